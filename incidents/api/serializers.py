@@ -1,0 +1,184 @@
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+from rest_framework import serializers
+
+from incidents import lifecycle
+from incidents.models import Incident, Resolution, Service, Severity, Status, TimelineEntry
+
+User = get_user_model()
+
+
+class ServiceSerializer(serializers.ModelSerializer):
+    owners = serializers.SlugRelatedField(
+        slug_field="username", many=True, queryset=User.objects.filter(is_active=True), required=False
+    )
+    open_incidents = serializers.IntegerField(read_only=True, required=False)
+
+    class Meta:
+        model = Service
+        fields = ["slug", "name", "description", "owners", "open_incidents", "created_at", "updated_at"]
+        read_only_fields = ["created_at", "updated_at"]
+
+
+class UserRefField(serializers.SlugRelatedField):
+    def __init__(self, **kwargs):
+        kwargs.setdefault("slug_field", "username")
+        kwargs.setdefault("allow_null", True)
+        super().__init__(**kwargs)
+
+
+class IncidentListSerializer(serializers.ModelSerializer):
+    """Rows for lists and dashboards: no description, no timeline."""
+
+    reference = serializers.CharField(read_only=True)
+    services = serializers.SlugRelatedField(slug_field="slug", many=True, read_only=True)
+    commander = UserRefField(read_only=True)
+    acknowledged_by = UserRefField(read_only=True)
+    sla_breached = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Incident
+        fields = [
+            "id",
+            "reference",
+            "title",
+            "severity",
+            "status",
+            "resolution",
+            "services",
+            "commander",
+            "acknowledged_by",
+            "detected_at",
+            "acknowledged_at",
+            "diagnosing_at",
+            "mitigated_at",
+            "resolved_at",
+            "reviewed_at",
+            "ack_due_at",
+            "sla_breached_at",
+            "sla_breached",
+            "source",
+            "dedup_key",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+    def get_sla_breached(self, incident) -> bool:
+        if incident.sla_breached_at is not None:
+            return True
+        if incident.acknowledged_at is not None:
+            return incident.acknowledged_at > incident.ack_due_at
+        return incident.status == Status.DETECTED and timezone.now() > incident.ack_due_at
+
+
+class IncidentDetailSerializer(IncidentListSerializer):
+    duplicate_of = serializers.PrimaryKeyRelatedField(read_only=True)
+    created_by = UserRefField(read_only=True)
+    allowed_transitions = serializers.SerializerMethodField()
+
+    class Meta(IncidentListSerializer.Meta):
+        fields = [
+            *IncidentListSerializer.Meta.fields,
+            "description",
+            "duplicate_of",
+            "created_by",
+            "allowed_transitions",
+        ]
+        read_only_fields = fields
+
+    def get_allowed_transitions(self, incident) -> list[str]:
+        return lifecycle.allowed_moves(incident.status)
+
+
+class IncidentCreateSerializer(serializers.Serializer):
+    title = serializers.CharField(max_length=200)
+    severity = serializers.ChoiceField(choices=Severity.choices)
+    description = serializers.CharField(max_length=20000, required=False, allow_blank=True, default="")
+    services = serializers.SlugRelatedField(
+        slug_field="slug", many=True, queryset=Service.objects.all(), required=False
+    )
+    detected_at = serializers.DateTimeField(required=False)
+
+    def validate_title(self, value: str) -> str:
+        value = value.strip()
+        if not value:
+            raise serializers.ValidationError("Title cannot be blank.")
+        return value
+
+    def validate_detected_at(self, value):
+        if value > timezone.now() + timezone.timedelta(minutes=5):
+            raise serializers.ValidationError("detected_at cannot be in the future.")
+        return value
+
+
+class IncidentUpdateSerializer(serializers.Serializer):
+    title = serializers.CharField(max_length=200, required=False)
+    severity = serializers.ChoiceField(choices=Severity.choices, required=False)
+    description = serializers.CharField(max_length=20000, required=False, allow_blank=True)
+    services = serializers.SlugRelatedField(
+        slug_field="slug", many=True, queryset=Service.objects.all(), required=False
+    )
+    commander = UserRefField(queryset=User.objects.filter(is_active=True), required=False)
+
+    READ_ONLY_HINTS = {
+        "status": "Status changes go through POST /api/v1/incidents/{id}/transition/.",
+        "resolution": "Resolution is set by the transition to resolved.",
+    }
+
+    def validate(self, attrs):
+        errors = {}
+        for name, hint in self.READ_ONLY_HINTS.items():
+            if name in self.initial_data:
+                errors[name] = [hint]
+        unknown = set(self.initial_data) - set(self.fields) - set(self.READ_ONLY_HINTS)
+        for name in sorted(unknown):
+            errors[name] = ["This field cannot be changed."]
+        if errors:
+            raise serializers.ValidationError(errors)
+        if not attrs:
+            raise serializers.ValidationError({"non_field_errors": ["Nothing to change."]})
+        if "title" in attrs and not attrs["title"].strip():
+            raise serializers.ValidationError({"title": ["Title cannot be blank."]})
+        return attrs
+
+
+class TransitionSerializer(serializers.Serializer):
+    to = serializers.ChoiceField(choices=Status.choices)
+    note = serializers.CharField(max_length=5000, required=False, allow_blank=True, default="")
+    resolution = serializers.ChoiceField(choices=Resolution.choices, required=False)
+    duplicate_of = serializers.IntegerField(required=False, min_value=1)
+    expected_status = serializers.ChoiceField(
+        choices=Status.choices,
+        required=False,
+        help_text="The status the client saw; the move is refused with 409 if the incident has moved since.",
+    )
+
+
+class AcknowledgeSerializer(serializers.Serializer):
+    note = serializers.CharField(max_length=5000, required=False, allow_blank=True, default="")
+
+
+class TimelineEntrySerializer(serializers.ModelSerializer):
+    actor = serializers.SerializerMethodField()
+
+    class Meta:
+        model = TimelineEntry
+        fields = ["id", "kind", "created_at", "actor", "text", "data"]
+        read_only_fields = fields
+
+    def get_actor(self, entry) -> dict:
+        return {
+            "kind": entry.actor_kind,
+            "name": entry.actor_name,
+            "username": entry.actor_user.get_username() if entry.actor_user else None,
+        }
+
+
+class NoteSerializer(serializers.Serializer):
+    text = serializers.CharField(max_length=20000)
+
+    def validate_text(self, value: str) -> str:
+        if not value.strip():
+            raise serializers.ValidationError("A note cannot be blank.")
+        return value

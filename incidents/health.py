@@ -1,0 +1,65 @@
+"""Probes and metrics: /healthz (alive), /readyz (dependencies reachable), /metrics."""
+
+import hmac
+import logging
+
+from django.conf import settings
+from django.db import connection
+from django.http import HttpResponse, JsonResponse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from incidents import metrics
+
+logger = logging.getLogger(__name__)
+
+
+@never_cache
+@require_GET
+def healthz(request):
+    return JsonResponse({"status": "ok"})
+
+
+def _check_database() -> str | None:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+    except Exception as exc:  # any driver error means "not ready"
+        return f"{type(exc).__name__}: {exc}".strip()[:300]
+    return None
+
+
+def _check_broker() -> str | None:
+    from orion_ops.celery import app
+
+    try:
+        with app.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, timeout=2)
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}".strip()[:300]
+    return None
+
+
+@never_cache
+@require_GET
+def readyz(request):
+    checks = {"database": _check_database(), "broker": _check_broker()}
+    ready = all(error is None for error in checks.values())
+    body = {
+        "status": "ok" if ready else "unavailable",
+        "checks": {name: ("ok" if error is None else error) for name, error in checks.items()},
+    }
+    if not ready:
+        logger.warning("not ready: %s", body["checks"])
+    return JsonResponse(body, status=200 if ready else 503)
+
+
+@never_cache
+@require_GET
+def metrics_view(request):
+    if settings.METRICS_TOKEN:
+        supplied = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        if not hmac.compare_digest(supplied.encode(), settings.METRICS_TOKEN.encode()):
+            return JsonResponse({"detail": "Bearer token required."}, status=401)
+    return HttpResponse(metrics.render(), content_type="text/plain; version=0.0.4; charset=utf-8")

@@ -1,0 +1,233 @@
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class Severity(models.TextChoices):
+    P0 = "P0", "P0 – Critical"
+    P1 = "P1", "P1 – High"
+    P2 = "P2", "P2 – Medium"
+    P3 = "P3", "P3 – Low"
+
+
+class Status(models.TextChoices):
+    DETECTED = "detected", "Detected"
+    ACKNOWLEDGED = "acknowledged", "Acknowledged"
+    DIAGNOSING = "diagnosing", "Diagnosing"
+    MITIGATED = "mitigated", "Mitigated"
+    RESOLVED = "resolved", "Resolved"
+    REVIEWED = "reviewed", "Reviewed"
+
+
+OPEN_STATUSES = (Status.DETECTED, Status.ACKNOWLEDGED, Status.DIAGNOSING, Status.MITIGATED)
+
+
+class Resolution(models.TextChoices):
+    FIXED = "fixed", "Fixed"
+    FALSE_ALARM = "false_alarm", "False alarm"
+    DUPLICATE = "duplicate", "Duplicate"
+    AUTO_RESOLVED = "auto_resolved", "Auto-resolved"
+
+
+class Source(models.TextChoices):
+    MANUAL = "manual", "Filed by a person"
+    API = "api", "REST API"
+    ALERTMANAGER = "alertmanager", "Alertmanager"
+    EVENTS = "events", "Events API"
+
+
+class Service(models.Model):
+    slug = models.SlugField(max_length=100, unique=True)
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    owners = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="owned_services")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["slug"]
+
+    def __str__(self) -> str:
+        return self.slug
+
+
+class Incident(models.Model):
+    title = models.CharField(max_length=200)
+    description = models.TextField(blank=True, max_length=20000)
+    severity = models.CharField(max_length=2, choices=Severity.choices)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.DETECTED)
+    resolution = models.CharField(max_length=16, choices=Resolution.choices, blank=True)
+    duplicate_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="duplicates"
+    )
+    services = models.ManyToManyField(Service, blank=True, related_name="incidents")
+    commander = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    # One timestamp per state.
+    detected_at = models.DateTimeField()
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    diagnosing_at = models.DateTimeField(null=True, blank=True)
+    mitigated_at = models.DateTimeField(null=True, blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+
+    ack_due_at = models.DateTimeField()
+    sla_breached_at = models.DateTimeField(null=True, blank=True)
+
+    # Alert intake: where it came from and how repeats find it.
+    source = models.CharField(max_length=16, choices=Source.choices, default=Source.MANUAL)
+    dedup_key = models.CharField(max_length=255, blank=True)
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-detected_at", "-id"]
+        indexes = [
+            # Dashboard: open incidents by severity, then deadline.
+            models.Index(
+                fields=["severity", "ack_due_at"],
+                name="incident_open_by_severity",
+                condition=Q(status__in=OPEN_STATUSES),
+            ),
+            # SLA sweep: unacknowledged incidents whose deadline passed.
+            models.Index(
+                fields=["ack_due_at"],
+                name="incident_unacked_due",
+                condition=Q(status="detected", sla_breached_at__isnull=True),
+            ),
+            models.Index(fields=["status", "-detected_at"], name="incident_status_detected"),
+            models.Index(
+                fields=["source", "dedup_key"],
+                name="incident_open_dedup",
+                condition=Q(status__in=OPEN_STATUSES) & ~Q(dedup_key=""),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.reference} {self.title}"
+
+    @property
+    def reference(self) -> str:
+        return f"INC-{self.pk}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+
+class TimelineKind(models.TextChoices):
+    CREATED = "created", "Created"
+    STATUS_CHANGED = "status_changed", "Status changed"
+    SEVERITY_CHANGED = "severity_changed", "Severity changed"
+    COMMANDER_CHANGED = "commander_changed", "Commander changed"
+    SERVICES_CHANGED = "services_changed", "Services changed"
+    DETAILS_CHANGED = "details_changed", "Details changed"
+    NOTE = "note", "Note"
+    ALERT_FIRED = "alert_fired", "Alert fired"
+    ALERT_RESOLVED = "alert_resolved", "Alert resolved"
+    DIAGNOSTIC = "diagnostic", "Diagnostic"
+    SLA_BREACHED = "sla_breached", "SLA breached"
+    MITIGATION = "mitigation", "Mitigation"
+    RUNBOOK_STEP = "runbook_step", "Runbook step"
+    ACTION_ITEM = "action_item", "Action item"
+    REPORT = "report", "Report"
+
+
+class ActorKind(models.TextChoices):
+    USER = "user", "Person"
+    API = "api", "API client"
+    INTEGRATION = "integration", "Integration"
+    SYSTEM = "system", "System"
+
+
+class TimelineEntryQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise TypeError("timeline entries are append-only")
+
+    def delete(self):
+        raise TypeError("timeline entries are append-only")
+
+
+class TimelineEntry(models.Model):
+    """One line of an incident's history. Written once, never edited."""
+
+    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="timeline")
+    kind = models.CharField(max_length=32, choices=TimelineKind.choices)
+    created_at = models.DateTimeField(db_index=True)
+    actor_kind = models.CharField(max_length=16, choices=ActorKind.choices)
+    actor_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    actor_name = models.CharField(max_length=200)
+    text = models.TextField(max_length=20000)
+    data = models.JSONField(default=dict, blank=True)
+
+    objects = TimelineEntryQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        verbose_name_plural = "timeline entries"
+        indexes = [models.Index(fields=["incident", "created_at", "id"], name="timeline_by_incident")]
+        constraints = [
+            # The SLA sweep may run twice at once; the database keeps one breach.
+            models.UniqueConstraint(
+                fields=["incident"], condition=Q(kind="sla_breached"), name="one_sla_breach_per_incident"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.incident_id} {self.kind} {self.created_at:%Y-%m-%d %H:%M:%S}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None and not self._state.adding:
+            raise TypeError("timeline entries are append-only")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise TypeError("timeline entries are append-only")
+
+
+class ApiToken(models.Model):
+    """A bearer token for scripts and tools. Only its SHA-256 digest is stored."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=12, help_text="First characters, to recognise the token.")
+    digest = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+
+class IdempotencyRecord(models.Model):
+    """The first response to a request carrying an Idempotency-Key, replayed for repeats."""
+
+    scope = models.CharField(max_length=64, help_text="The client: user or token.")
+    key = models.CharField(max_length=255)
+    request_digest = models.CharField(max_length=64)
+    completed = models.BooleanField(default=False)
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_body = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["scope", "key"], name="idempotency_key_per_client")]
+
+    def __str__(self) -> str:
+        return f"{self.scope} {self.key}"

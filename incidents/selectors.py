@@ -1,0 +1,39 @@
+"""Reads: the querysets views and the API share, with their joins decided once."""
+
+from django.db.models import Case, Count, IntegerField, Q, QuerySet, Value, When
+
+from incidents.models import OPEN_STATUSES, Incident, Service, Severity, TimelineEntry
+
+SEVERITY_RANK = Case(
+    *(When(severity=value, then=Value(rank)) for rank, value in enumerate(Severity.values)),
+    output_field=IntegerField(),
+)
+
+
+def incidents_for_list() -> QuerySet[Incident]:
+    return Incident.objects.select_related("commander", "acknowledged_by").prefetch_related("services")
+
+
+def incidents_for_detail() -> QuerySet[Incident]:
+    return incidents_for_list().select_related("created_by")
+
+
+def incidents_open_for_dashboard() -> QuerySet[Incident]:
+    """Open incidents, most severe first, then the nearest acknowledgement deadline."""
+    return (
+        incidents_for_list()
+        .filter(status__in=OPEN_STATUSES)
+        .annotate(severity_rank=SEVERITY_RANK)
+        .order_by("severity_rank", "ack_due_at", "id")
+    )
+
+
+def timeline_for_incident(*, incident: Incident, newest_first: bool = False) -> QuerySet[TimelineEntry]:
+    order = ("-created_at", "-id") if newest_first else ("created_at", "id")
+    return TimelineEntry.objects.filter(incident=incident).select_related("actor_user").order_by(*order)
+
+
+def services_with_open_counts() -> QuerySet[Service]:
+    return Service.objects.prefetch_related("owners").annotate(
+        open_incidents=Count("incidents", filter=Q(incidents__status__in=OPEN_STATUSES), distinct=True)
+    )

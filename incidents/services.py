@@ -1,0 +1,173 @@
+"""Writes on incidents other than status moves (those live in lifecycle.py)."""
+
+from datetime import datetime
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.utils import timezone
+
+from incidents import sla
+from incidents.actors import Actor
+from incidents.models import Incident, Service, Source, Status, TimelineKind
+from incidents.timeline import timeline_entry_add
+
+
+class IncidentLockedError(Exception):
+    """The incident is reviewed: its record is closed to edits."""
+
+    def __init__(self, detail: str, *, status: str):
+        super().__init__(detail)
+        self.detail = detail
+        self.status = status
+
+
+def incident_create(
+    *,
+    title: str,
+    severity: str,
+    actor: Actor,
+    description: str = "",
+    services: list[Service] | None = None,
+    detected_at: datetime | None = None,
+    source: str = Source.MANUAL,
+    dedup_key: str = "",
+) -> Incident:
+    detected_at = detected_at or timezone.now()
+    with transaction.atomic():
+        incident = Incident.objects.create(
+            title=title,
+            description=description,
+            severity=severity,
+            status=Status.DETECTED,
+            detected_at=detected_at,
+            ack_due_at=sla.ack_due_at(detected_at=detected_at, severity=severity),
+            source=source,
+            dedup_key=dedup_key,
+            created_by=actor.user,
+        )
+        if services:
+            incident.services.set(services)
+        timeline_entry_add(
+            incident=incident,
+            kind=TimelineKind.CREATED,
+            actor=actor,
+            text=f"Incident filed as {severity}: {title}",
+            data={
+                "severity": severity,
+                "services": sorted(s.slug for s in services or []),
+                "source": source,
+                "ack_due_at": incident.ack_due_at.isoformat(),
+            },
+        )
+    return incident
+
+
+def incident_update(
+    *,
+    incident: Incident,
+    actor: Actor,
+    title: str | None = None,
+    description: str | None = None,
+    severity: str | None = None,
+    commander=...,
+    services: list[Service] | None = None,
+) -> Incident:
+    """Edit an incident's fields, writing one timeline entry per kind of change.
+
+    ``commander`` uses ``...`` for "not given" because ``None`` means "no commander".
+    """
+    with transaction.atomic():
+        locked = Incident.objects.select_for_update().get(pk=incident.pk)
+        if locked.status == Status.REVIEWED:
+            raise IncidentLockedError(f"{locked.reference} is reviewed; its record is closed.", status=locked.status)
+        now = timezone.now()
+        fields: set[str] = set()
+
+        details = {}
+        if title is not None and title != locked.title:
+            details["title"] = {"old": locked.title, "new": title}
+            locked.title = title
+            fields.add("title")
+        if description is not None and description != locked.description:
+            details["description"] = {"old": locked.description, "new": description}
+            locked.description = description
+            fields.add("description")
+        if details:
+            timeline_entry_add(
+                incident=locked,
+                kind=TimelineKind.DETAILS_CHANGED,
+                actor=actor,
+                text="Edited " + " and ".join(sorted(details)),
+                data=details,
+                at=now,
+            )
+
+        if severity is not None and severity != locked.severity:
+            old_severity, old_due = locked.severity, locked.ack_due_at
+            locked.severity = severity
+            locked.ack_due_at = sla.ack_due_at(detected_at=locked.detected_at, severity=severity)
+            fields |= {"severity", "ack_due_at"}
+            timeline_entry_add(
+                incident=locked,
+                kind=TimelineKind.SEVERITY_CHANGED,
+                actor=actor,
+                text=f"Severity changed from {old_severity} to {severity}",
+                data={
+                    "old": old_severity,
+                    "new": severity,
+                    "old_ack_due_at": old_due.isoformat(),
+                    "new_ack_due_at": locked.ack_due_at.isoformat(),
+                },
+                at=now,
+            )
+
+        if commander is not ... and commander != locked.commander:
+            old_name = locked.commander.get_username() if locked.commander else None
+            new_name = commander.get_username() if commander else None
+            locked.commander = commander
+            fields.add("commander")
+            timeline_entry_add(
+                incident=locked,
+                kind=TimelineKind.COMMANDER_CHANGED,
+                actor=actor,
+                text=f"{new_name} took command" if new_name else f"{old_name} is no longer commander",
+                data={"old": old_name, "new": new_name},
+                at=now,
+            )
+
+        if services is not None:
+            old_slugs = sorted(locked.services.values_list("slug", flat=True))
+            new_slugs = sorted({s.slug for s in services})
+            if old_slugs != new_slugs:
+                locked.services.set(services)
+                added = sorted(set(new_slugs) - set(old_slugs))
+                removed = sorted(set(old_slugs) - set(new_slugs))
+                parts = []
+                if added:
+                    parts.append("added " + ", ".join(added))
+                if removed:
+                    parts.append("removed " + ", ".join(removed))
+                timeline_entry_add(
+                    incident=locked,
+                    kind=TimelineKind.SERVICES_CHANGED,
+                    actor=actor,
+                    text="Services " + "; ".join(parts),
+                    data={"old": old_slugs, "new": new_slugs, "added": added, "removed": removed},
+                    at=now,
+                )
+                fields.add("updated_at")
+
+        if fields:
+            fields.add("updated_at")
+            locked.save(update_fields=sorted(fields))
+    return locked
+
+
+def note_add(*, incident: Incident, actor: Actor, text: str):
+    if incident.status == Status.REVIEWED:
+        raise IncidentLockedError(f"{incident.reference} is reviewed; its record is closed.", status=incident.status)
+    return timeline_entry_add(incident=incident, kind=TimelineKind.NOTE, actor=actor, text=text)
+
+
+def user_by_username(username: str):
+    return get_user_model().objects.filter(username=username, is_active=True).first()

