@@ -31,10 +31,14 @@ def _check_database() -> str | None:
 
 
 def _check_broker() -> str | None:
+    from kombu import Connection
+
     from orion_ops.celery import app
 
     try:
-        with app.connection_for_write() as conn:
+        with Connection(
+            app.conf.broker_url, transport_options=app.conf.broker_transport_options or {}, connect_timeout=2
+        ) as conn:
             conn.ensure_connection(max_retries=1, timeout=2)
     except Exception as exc:
         return f"{type(exc).__name__}: {exc}".strip()[:300]

@@ -34,6 +34,8 @@ def timeline_for_incident(*, incident: Incident, newest_first: bool = False) -> 
 
 
 def services_with_open_counts() -> QuerySet[Service]:
-    return Service.objects.prefetch_related("owners").annotate(
-        open_incidents=Count("incidents", filter=Q(incidents__status__in=OPEN_STATUSES), distinct=True)
+    return (
+        Service.objects.prefetch_related("owners")
+        .annotate(open_incidents=Count("incidents", filter=Q(incidents__status__in=OPEN_STATUSES), distinct=True))
+        .order_by("slug")
     )

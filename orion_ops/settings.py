@@ -241,7 +241,7 @@ if CELERY_BROKER_URL:
 else:
     # Embedded: a broker that needs no server. Web and worker share the folder.
     _broker_dir = VAR_DIR / "broker"
-    for _sub in ("queue", "processed"):
+    for _sub in ("queue", "processed", "control"):
         (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
     CELERY = {
         "broker_url": "filesystem://",
@@ -249,6 +249,7 @@ else:
             "data_folder_in": str(_broker_dir / "queue"),
             "data_folder_out": str(_broker_dir / "queue"),
             "processed_folder": str(_broker_dir / "processed"),
+            "control_folder": str(_broker_dir / "control"),
             "store_processed": False,
         },
     }

@@ -34,7 +34,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, username, **options):
         User = get_user_model()
-        groups = {name: Group.objects.get(name=name) for name in roles.ROLES}
+        groups = {name: Group.objects.get_or_create(name=name)[0] for name in roles.ROLES}
 
         password_file = settings.VAR_DIR / "demo_password"
         if not password_file.exists():
