@@ -1,5 +1,6 @@
 """Writes on incidents other than status moves (those live in lifecycle.py)."""
 
+from collections.abc import Callable
 from datetime import datetime
 
 from django.contrib.auth import get_user_model
@@ -10,6 +11,28 @@ from incidents import sla
 from incidents.actors import Actor
 from incidents.models import Incident, Service, Source, Status, TimelineKind
 from incidents.timeline import timeline_entry_add
+
+
+# Follow-ups of new incidents and newly affected services (e.g. running diagnostics),
+# registered by the apps that own them and run after commit with
+# (incident_id, [service ids]). A rolled-back incident runs nothing.
+_created_hooks: list[Callable[[int, list[int]], None]] = []
+_services_added_hooks: list[Callable[[int, list[int]], None]] = []
+
+
+def on_incident_created(hook: Callable[[int, list[int]], None]) -> Callable[[int, list[int]], None]:
+    _created_hooks.append(hook)
+    return hook
+
+
+def on_services_added(hook: Callable[[int, list[int]], None]) -> Callable[[int, list[int]], None]:
+    _services_added_hooks.append(hook)
+    return hook
+
+
+def _run_hooks(hooks, incident_id: int, service_ids: list[int]) -> None:
+    for hook in hooks:
+        hook(incident_id, service_ids)
 
 
 class IncidentLockedError(Exception):
@@ -59,6 +82,8 @@ def incident_create(
                 "ack_due_at": incident.ack_due_at.isoformat(),
             },
         )
+        service_ids = [s.pk for s in services or []]
+        transaction.on_commit(lambda: _run_hooks(_created_hooks, incident.pk, service_ids))
     return incident
 
 
@@ -141,6 +166,9 @@ def incident_update(
             if old_slugs != new_slugs:
                 locked.services.set(services)
                 added = sorted(set(new_slugs) - set(old_slugs))
+                if added:
+                    added_ids = [s.pk for s in services if s.slug in added]
+                    transaction.on_commit(lambda: _run_hooks(_services_added_hooks, locked.pk, added_ids))
                 removed = sorted(set(old_slugs) - set(new_slugs))
                 parts = []
                 if added:

@@ -217,3 +217,24 @@ def test_timeline_entries_are_append_only(engineer):
     with pytest.raises(TypeError):
         TimelineEntry.objects.filter(pk=entry.pk).update(text="x")
     assert TimelineEntry.objects.get(pk=entry.pk).text != "rewritten"
+
+
+def test_created_hook_runs_after_commit_only(django_capture_on_commit_callbacks):
+    from django.db import transaction
+
+    from incidents import services
+
+    seen = []
+    hook = services.on_incident_created(lambda incident_id, service_ids: seen.append(incident_id))
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            kept = IncidentFactory()
+        try:
+            with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+                IncidentFactory()
+                raise RuntimeError("roll back")
+        except RuntimeError:
+            pass
+        assert seen == [kept.pk]
+    finally:
+        services._created_hooks.remove(hook)
