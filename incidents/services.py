@@ -12,7 +12,6 @@ from incidents.actors import Actor
 from incidents.models import Incident, Service, Source, Status, TimelineKind
 from incidents.timeline import timeline_entry_add
 
-
 # Follow-ups of new incidents and newly affected services (e.g. running diagnostics),
 # registered by the apps that own them and run after commit with
 # (incident_id, [service ids]). A rolled-back incident runs nothing.
