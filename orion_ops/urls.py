@@ -15,6 +15,8 @@ urlpatterns = [
     path("metrics", health.metrics_view, name="metrics"),
     path("api/v1/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/v1/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),
+    path("api/v1/", include("diagnostics.urls")),
     path("api/v1/", include("incidents.api.urls")),
     path("admin/", admin.site.urls),
+    path("", include("incidents.web.urls")),
 ]

@@ -1,0 +1,3 @@
+"""Diagnostics REST endpoints, under /api/v1/."""
+
+urlpatterns = []
