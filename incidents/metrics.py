@@ -25,6 +25,12 @@ HTTP_LATENCY = Histogram(
 )
 TRANSITIONS = Counter("orion_incident_transitions_total", "Incident status moves, by target state.", ["to"])
 SLA_BREACHES = Counter("orion_sla_breaches_total", "Acknowledgement SLA breaches marked.", ["severity"])
+INTAKE_OUTCOMES = Counter(
+    "orion_intake_alert_keys_total",
+    "Alert keys processed by intake, by integration kind and outcome (opened, attached, repeat, resolved, dropped…).",
+    ["kind", "outcome"],
+)
+INTAKE_REJECTED = Counter("orion_intake_rejected_total", "Intake requests refused, by reason.", ["kind", "reason"])
 
 
 class IncidentCollector:
@@ -54,7 +60,7 @@ def render() -> bytes:
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         MultiProcessCollector(registry)
     else:
-        for collector in (HTTP_REQUESTS, HTTP_LATENCY, TRANSITIONS, SLA_BREACHES):
+        for collector in (HTTP_REQUESTS, HTTP_LATENCY, TRANSITIONS, SLA_BREACHES, INTAKE_OUTCOMES, INTAKE_REJECTED):
             registry.register(collector)
     registry.register(IncidentCollector())
     return generate_latest(registry)

@@ -85,6 +85,22 @@ class Incident(models.Model):
     # Alert intake: where it came from and how repeats find it.
     source = models.CharField(max_length=16, choices=Source.choices, default=Source.MANUAL)
     dedup_key = models.CharField(max_length=255, blank=True)
+    integration = models.ForeignKey(
+        "Integration", null=True, blank=True, on_delete=models.SET_NULL, related_name="incidents"
+    )
+    alert_starts_at = models.DateTimeField(null=True, blank=True, help_text="startsAt of the firing that opened it.")
+    last_seen_at = models.DateTimeField(null=True, blank=True, help_text="Last time an alert for it arrived.")
+    occurrences = models.PositiveIntegerField(default=0, help_text="Distinct alert firings attached.")
+    alerts_resolved_at = models.DateTimeField(null=True, blank=True, help_text="When its alerts all cleared.")
+    previous_incident = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="recurrences",
+        help_text="The earlier incident with the same alert key (seen before).",
+    )
+    unrouted = models.BooleanField(default=False, help_text="No service matched the alert's labels.")
 
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -106,9 +122,18 @@ class Incident(models.Model):
             ),
             models.Index(fields=["status", "-detected_at"], name="incident_status_detected"),
             models.Index(
-                fields=["source", "dedup_key"],
-                name="incident_open_dedup",
-                condition=Q(status__in=OPEN_STATUSES) & ~Q(dedup_key=""),
+                fields=["integration", "dedup_key", "-detected_at"],
+                name="incident_by_alert_key",
+                condition=~Q(dedup_key=""),
+            ),
+        ]
+        constraints = [
+            # An alert key has at most one open incident: concurrent deliveries of
+            # the same alert cannot open two.
+            models.UniqueConstraint(
+                fields=["integration", "dedup_key"],
+                condition=Q(status__in=OPEN_STATUSES) & ~Q(dedup_key="") & Q(integration__isnull=False),
+                name="one_open_incident_per_alert_key",
             ),
         ]
 
@@ -231,3 +256,108 @@ class IdempotencyRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.scope} {self.key}"
+
+
+class IntegrationKind(models.TextChoices):
+    ALERTMANAGER = "alertmanager", "Alertmanager webhook"
+    EVENTS = "events", "Events API v2 (PagerDuty format)"
+
+
+class Grouping(models.TextChoices):
+    GROUP_KEY = "group_key", "Alertmanager groupKey (one incident per notification group)"
+    FINGERPRINT = "fingerprint", "Alert fingerprint (one incident per alert)"
+
+
+def default_severity_map() -> dict:
+    return {"critical": "P1", "error": "P2", "warning": "P2", "info": "P3"}
+
+
+def default_priority_labels() -> list:
+    return ["orion_severity", "priority"]
+
+
+def default_service_labels() -> list:
+    return ["service", "app", "job"]
+
+
+class Integration(models.Model):
+    """A monitoring system allowed to file incidents, with its token and mapping rules."""
+
+    name = models.CharField(max_length=100, unique=True)
+    kind = models.CharField(max_length=16, choices=IntegrationKind.choices)
+    prefix = models.CharField(max_length=12)
+    digest = models.CharField(max_length=64, unique=True)
+    severity_label = models.CharField(max_length=100, default="severity")
+    severity_map = models.JSONField(default=default_severity_map, help_text="Label value → P0..P3.")
+    priority_labels = models.JSONField(
+        default=default_priority_labels, help_text="Labels holding P0..P3 directly; they win over severity."
+    )
+    default_severity = models.CharField(max_length=2, choices=Severity.choices, default=Severity.P2)
+    service_labels = models.JSONField(default=default_service_labels, help_text="Tried in order against service slugs.")
+    grouping = models.CharField(max_length=16, choices=Grouping.choices, default=Grouping.GROUP_KEY)
+    resolve_acknowledged = models.BooleanField(
+        default=False, help_text="Also resolve incidents people already acknowledged when the alert clears."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.kind})"
+
+
+class PayloadStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    PROCESSED = "processed", "Processed"
+    FAILED = "failed", "Failed"
+
+
+class AlertPayload(models.Model):
+    """A raw body as received, stored before the sender gets its 2xx: kept for audit and replay."""
+
+    integration = models.ForeignKey(Integration, on_delete=models.CASCADE, related_name="payloads")
+    received_at = models.DateTimeField(db_index=True)
+    body = models.TextField()
+    size = models.PositiveIntegerField()
+    alert_count = models.PositiveIntegerField(default=0)
+    status = models.CharField(max_length=16, choices=PayloadStatus.choices, default=PayloadStatus.PENDING)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        indexes = [
+            models.Index(fields=["received_at"], name="payload_pending", condition=Q(status="pending")),
+        ]
+
+    def __str__(self) -> str:
+        return f"payload {self.pk} from {self.integration_id} ({self.alert_count} alerts)"
+
+
+class IncidentAlert(models.Model):
+    """One alert firing (fingerprint + startsAt) attached to an incident."""
+
+    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="alerts")
+    payload = models.ForeignKey(AlertPayload, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    fingerprint = models.CharField(max_length=255)
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=16, default="firing")
+    labels = models.JSONField(default=dict)
+    annotations = models.JSONField(default=dict)
+    generator_url = models.URLField(max_length=2000, blank=True)
+    first_seen_at = models.DateTimeField()
+    last_seen_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["starts_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["incident", "fingerprint", "starts_at"], name="one_row_per_alert_firing")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.fingerprint}@{self.starts_at:%Y-%m-%dT%H:%M:%S}"

@@ -53,7 +53,15 @@ def incident_create(
     detected_at: datetime | None = None,
     source: str = Source.MANUAL,
     dedup_key: str = "",
+    alert_fields: dict | None = None,
+    timeline_data: dict | None = None,
 ) -> Incident:
+    """File an incident in ``detected`` with its SLA deadline and its first timeline entry.
+
+    ``alert_fields`` carries what alert intake knows (integration, alert_starts_at,
+    last_seen_at, occurrences, previous_incident, unrouted); ``timeline_data`` is
+    merged into the creation entry's data.
+    """
     detected_at = detected_at or timezone.now()
     with transaction.atomic():
         incident = Incident.objects.create(
@@ -66,6 +74,7 @@ def incident_create(
             source=source,
             dedup_key=dedup_key,
             created_by=actor.user,
+            **(alert_fields or {}),
         )
         if services:
             incident.services.set(services)
@@ -79,6 +88,7 @@ def incident_create(
                 "services": sorted(s.slug for s in services or []),
                 "source": source,
                 "ack_due_at": incident.ack_due_at.isoformat(),
+                **(timeline_data or {}),
             },
         )
         service_ids = [s.pk for s in services or []]

@@ -20,3 +20,35 @@ def purge_idempotency_keys() -> int:
     cutoff = timezone.now() - timedelta(seconds=settings.IDEMPOTENCY_KEY_TTL_SECONDS)
     deleted, _ = IdempotencyRecord.objects.filter(created_at__lt=cutoff).delete()
     return deleted
+
+
+@shared_task(
+    name="incidents.tasks.process_alert_payload",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    time_limit=600,
+    soft_time_limit=570,
+)
+def process_alert_payload(payload_id: int) -> int:
+    """Process a large stored webhook body. Idempotent: a redelivery re-applies harmlessly."""
+    from incidents import intake
+
+    return len(intake.payload_process(payload_id))
+
+
+@shared_task(name="incidents.tasks.process_pending_payloads", time_limit=900, soft_time_limit=870)
+def process_pending_payloads() -> int:
+    """Safety net: payloads stored but never processed (broker was down, worker died)."""
+    from incidents import intake
+
+    ids = list(intake.payloads_pending(older_than_seconds=120).values_list("pk", flat=True)[:50])
+    for payload_id in ids:
+        intake.payload_process(payload_id)
+    return len(ids)
+
+
+@shared_task(name="incidents.tasks.purge_alert_payloads", time_limit=600, soft_time_limit=570)
+def purge_alert_payloads() -> int:
+    from incidents import intake
+
+    return intake.payloads_purge(retention_days=settings.INTAKE_PAYLOAD_RETENTION_DAYS)

@@ -188,6 +188,15 @@ CONTENT_SECURITY_POLICY = {
 # Request bodies: alert storms send large webhooks (the intake enforces its own cap).
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 16 * 1024 * 1024, minimum=1024)
 
+# Alert intake ---------------------------------------------------------------
+INTAKE_MAX_BODY_BYTES = env_int("INTAKE_MAX_BODY_BYTES", 16 * 1024 * 1024, minimum=1024)
+# Bodies with at most this many alerts are processed before the answer (200);
+# larger ones are stored, answered 202 and processed by a worker.
+INTAKE_INLINE_MAX_ALERTS = env_int("INTAKE_INLINE_MAX_ALERTS", 100, minimum=0)
+INTAKE_BATCH_ALERTS = env_int("INTAKE_BATCH_ALERTS", 1000, minimum=1)
+INTAKE_PAYLOAD_RETENTION_DAYS = env_int("INTAKE_PAYLOAD_RETENTION_DAYS", 30, minimum=1)
+INTAKE_RETRY_AFTER_SECONDS = env_int("INTAKE_RETRY_AFTER_SECONDS", 5, minimum=1)
+
 # REST API -------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -273,6 +282,14 @@ CELERY.update(
             "sla-breaches": {
                 "task": "incidents.tasks.mark_sla_breaches",
                 "schedule": float(SLA_CHECK_INTERVAL_SECONDS),
+            },
+            "process-pending-alert-payloads": {
+                "task": "incidents.tasks.process_pending_payloads",
+                "schedule": 30.0,
+            },
+            "purge-alert-payloads": {
+                "task": "incidents.tasks.purge_alert_payloads",
+                "schedule": 6 * 3600.0,
             },
             "purge-idempotency-keys": {
                 "task": "incidents.tasks.purge_idempotency_keys",

@@ -1,6 +1,7 @@
 from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
+from incidents.api.intake import AlertmanagerWebhookView, EventsView
 from incidents.api.views import IncidentViewSet, ServiceViewSet
 
 router = DefaultRouter(trailing_slash=True)
@@ -9,3 +10,8 @@ router.register("incidents", IncidentViewSet, basename="incident")
 router.register("services", ServiceViewSet, basename="service")
 
 urlpatterns = [path("", include(router.urls))]
+
+urlpatterns += [
+    path("integrations/alertmanager/", AlertmanagerWebhookView.as_view(), name="intake-alertmanager"),
+    path("integrations/events/", EventsView.as_view(), name="intake-events"),
+]

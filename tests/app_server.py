@@ -1,0 +1,57 @@
+"""Run Orion Ops under gunicorn in a subprocess, with environment overrides, for outage tests."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class AppServer:
+    def __init__(self, env: dict, log_path: Path, *, workers: int = 1, threads: int = 4):
+        self.workers, self.threads = workers, threads
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {**os.environ, **env}
+        self.env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        self.log_path = log_path
+        self.process = None
+
+    def __enter__(self):
+        self._log = open(self.log_path, "w")  # noqa: SIM115
+        self.process = subprocess.Popen(
+            [
+                sys.executable, "-m", "gunicorn", "orion_ops.wsgi:application",
+                "--bind", f"127.0.0.1:{self.port}", "--workers", str(self.workers), "--threads", str(self.threads), "--timeout", "60",
+            ],
+            cwd=ROOT, env=self.env, stdout=self._log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"gunicorn exited: {self.log_path.read_text()[-2000:]}")
+            try:
+                requests.get(f"{self.url}/healthz", timeout=1)
+                return self
+            except requests.ConnectionError:
+                time.sleep(0.2)
+        raise RuntimeError("gunicorn did not start")
+
+    def __exit__(self, *exc):
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+        self._log.close()
