@@ -1,6 +1,15 @@
 from django.contrib import admin
 
-from incidents.models import ApiToken, IdempotencyRecord, Incident, Service, TimelineEntry
+from incidents.models import (
+    AlertPayload,
+    ApiToken,
+    IdempotencyRecord,
+    Incident,
+    IncidentAlert,
+    Integration,
+    Service,
+    TimelineEntry,
+)
 
 
 @admin.register(Service)
@@ -49,6 +58,13 @@ class IncidentAdmin(admin.ModelAdmin):
         "sla_breached_at",
         "source",
         "dedup_key",
+        "integration",
+        "occurrences",
+        "alert_starts_at",
+        "last_seen_at",
+        "alerts_resolved_at",
+        "previous_incident",
+        "unrouted",
         "created_by",
         "created_at",
         "updated_at",
@@ -100,6 +116,47 @@ class ApiTokenAdmin(admin.ModelAdmin):
 class IdempotencyRecordAdmin(admin.ModelAdmin):
     list_display = ["scope", "key", "completed", "response_status", "created_at"]
     readonly_fields = ["scope", "key", "request_digest", "completed", "response_status", "response_body", "created_at"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Integration)
+class IntegrationAdmin(admin.ModelAdmin):
+    """Rules are editable here; tokens are made by `manage.py create_integration`, which shows them once."""
+
+    list_display = ["name", "kind", "grouping", "prefix", "last_used_at", "revoked_at"]
+    list_filter = ["kind", "grouping"]
+    readonly_fields = ["kind", "prefix", "created_at", "last_used_at"]
+    exclude = ["digest"]
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(AlertPayload)
+class AlertPayloadAdmin(admin.ModelAdmin):
+    list_display = ["id", "integration", "received_at", "alert_count", "size", "status", "attempts"]
+    list_filter = ["status", "integration"]
+    readonly_fields = [f.name for f in AlertPayload._meta.fields]
+    date_hierarchy = "received_at"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(IncidentAlert)
+class IncidentAlertAdmin(admin.ModelAdmin):
+    list_display = ["incident", "fingerprint", "status", "starts_at", "last_seen_at"]
+    list_filter = ["status"]
+    readonly_fields = [f.name for f in IncidentAlert._meta.fields]
+    list_select_related = ["incident"]
 
     def has_add_permission(self, request):
         return False

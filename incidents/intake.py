@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from incidents import lifecycle
@@ -496,7 +497,7 @@ def payload_process(payload_id: int) -> list[Outcome]:
     """Process a stored Alertmanager payload. Safe to run again (replay, redelivery)."""
     payload = AlertPayload.objects.select_related("integration").get(pk=payload_id)
     integration = payload.integration
-    AlertPayload.objects.filter(pk=payload.pk).update(attempts=payload.attempts + 1)
+    AlertPayload.objects.filter(pk=payload.pk).update(attempts=F("attempts") + 1)
     try:
         data = json.loads(payload.body)
         if integration.kind == "events":
@@ -540,9 +541,11 @@ def groups_apply(*, integration: Integration, groups: list[AlertGroup], payload:
     return outcomes
 
 
-def payload_mark_processed(payload: AlertPayload) -> None:
+def payload_mark_processed(payload: AlertPayload, *, count_attempt: bool = False) -> None:
+    """Processed. ``count_attempt`` for the inline path, which has not counted its attempt yet."""
+    extra = {"attempts": F("attempts") + 1} if count_attempt else {}
     AlertPayload.objects.filter(pk=payload.pk).update(
-        status=PayloadStatus.PROCESSED, processed_at=timezone.now(), error=""
+        status=PayloadStatus.PROCESSED, processed_at=timezone.now(), error="", **extra
     )
 
 

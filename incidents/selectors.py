@@ -11,7 +11,7 @@ SEVERITY_RANK = Case(
 
 
 def incidents_for_list() -> QuerySet[Incident]:
-    return Incident.objects.select_related("commander", "acknowledged_by").prefetch_related("services")
+    return Incident.objects.select_related("commander", "acknowledged_by", "integration").prefetch_related("services")
 
 
 def incidents_for_detail() -> QuerySet[Incident]:

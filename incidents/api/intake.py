@@ -210,7 +210,7 @@ class AlertmanagerWebhookView(APIView):
 
         try:
             outcomes = intake.groups_apply(integration=integration, groups=groups, payload=payload)
-            intake.payload_mark_processed(payload)
+            intake.payload_mark_processed(payload, count_attempt=True)
         except Exception as exc:
             if not _is_transient(exc):
                 raise
@@ -323,7 +323,7 @@ class EventsView(APIView):
         try:
             payload = intake.payload_store(integration=integration, body=body, alert_count=1)
             outcome = intake.event_apply(integration=integration, event=event, payload=payload)
-            intake.payload_mark_processed(payload)
+            intake.payload_mark_processed(payload, count_attempt=True)
         except Exception as exc:
             if not _is_transient(exc):
                 raise

@@ -3,7 +3,16 @@ from django.utils import timezone
 from rest_framework import serializers
 
 from incidents import lifecycle
-from incidents.models import Incident, Resolution, Service, Severity, Status, TimelineEntry
+from incidents.models import (
+    AlertPayload,
+    Incident,
+    IncidentAlert,
+    Resolution,
+    Service,
+    Severity,
+    Status,
+    TimelineEntry,
+)
 
 User = get_user_model()
 
@@ -35,6 +44,7 @@ class IncidentListSerializer(serializers.ModelSerializer):
     commander = UserRefField(read_only=True)
     acknowledged_by = UserRefField(read_only=True)
     sla_breached = serializers.SerializerMethodField()
+    integration = serializers.SlugRelatedField(slug_field="name", read_only=True)
 
     class Meta:
         model = Incident
@@ -59,6 +69,13 @@ class IncidentListSerializer(serializers.ModelSerializer):
             "sla_breached",
             "source",
             "dedup_key",
+            "integration",
+            "occurrences",
+            "last_seen_at",
+            "alert_starts_at",
+            "alerts_resolved_at",
+            "previous_incident",
+            "unrouted",
             "created_at",
             "updated_at",
         ]
@@ -182,3 +199,43 @@ class NoteSerializer(serializers.Serializer):
         if not value.strip():
             raise serializers.ValidationError("A note cannot be blank.")
         return value
+
+
+class IncidentAlertSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = IncidentAlert
+        fields = [
+            "id",
+            "fingerprint",
+            "status",
+            "starts_at",
+            "ends_at",
+            "labels",
+            "annotations",
+            "generator_url",
+            "first_seen_at",
+            "last_seen_at",
+            "payload",
+        ]
+        read_only_fields = fields
+
+
+class AlertPayloadSerializer(serializers.ModelSerializer):
+    integration = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    body = serializers.SerializerMethodField()
+
+    class Meta:
+        model = AlertPayload
+        fields = [
+            *("id", "integration", "received_at", "size", "alert_count"),
+            *("status", "processed_at", "error", "attempts", "body"),
+        ]
+        read_only_fields = fields
+
+    def get_body(self, payload) -> dict | list | str:
+        import json
+
+        try:
+            return json.loads(payload.body)
+        except ValueError:
+            return payload.body

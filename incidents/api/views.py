@@ -17,6 +17,8 @@ from incidents.api.filters import IncidentFilter
 from incidents.api.idempotency import idempotent
 from incidents.api.serializers import (
     AcknowledgeSerializer,
+    AlertPayloadSerializer,
+    IncidentAlertSerializer,
     IncidentCreateSerializer,
     IncidentDetailSerializer,
     IncidentListSerializer,
@@ -26,7 +28,7 @@ from incidents.api.serializers import (
     TimelineEntrySerializer,
     TransitionSerializer,
 )
-from incidents.models import Service, Source, Status
+from incidents.models import AlertPayload, Incident, Service, Source, Status
 from incidents.services import incident_create, incident_update, note_add
 
 CONFLICT = OpenApiResponse(
@@ -48,7 +50,7 @@ class IncidentViewSet(
 ):
     http_method_names = ["get", "post", "patch", "head", "options"]
     filterset_class = IncidentFilter
-    required_roles = {"timeline": roles.VIEWER}
+    required_roles = {"timeline": roles.VIEWER, "alerts": roles.VIEWER}
 
     def get_queryset(self):
         if self.action == "list":
@@ -164,6 +166,14 @@ class IncidentViewSet(
         page = self.paginator.paginate_queryset(entries, request, view=self)
         return self.paginator.get_paginated_response(TimelineEntrySerializer(page, many=True).data)
 
+    @extend_schema(summary="Alerts attached to an incident", responses=IncidentAlertSerializer(many=True))
+    @action(detail=True, methods=["get"], filterset_class=None)
+    def alerts(self, request, pk=None):
+        incident = get_object_or_404(Incident.objects.all(), pk=pk)
+        alerts = incident.alerts.order_by("starts_at", "id")
+        page = self.paginator.paginate_queryset(alerts, request, view=self)
+        return self.paginator.get_paginated_response(IncidentAlertSerializer(page, many=True).data)
+
     @property
     def paginator(self):
         if not hasattr(self, "_paginator"):
@@ -188,3 +198,39 @@ class ServiceViewSet(viewsets.ModelViewSet):
 
             raise Conflict("This service has incidents; it cannot be deleted.")
         instance.delete()
+
+
+@extend_schema_view(
+    list=extend_schema(summary="Raw alert payloads as received (audit)"),
+    retrieve=extend_schema(summary="One raw alert payload"),
+)
+class AlertPayloadViewSet(viewsets.ReadOnlyModelViewSet):
+    """Raw intake bodies, kept INTAKE_PAYLOAD_RETENTION_DAYS for audit and replay."""
+
+    serializer_class = AlertPayloadSerializer
+    required_roles = {"list": roles.ENGINEER, "retrieve": roles.ENGINEER, "replay": roles.MANAGER}
+
+    def get_queryset(self):
+        queryset = AlertPayload.objects.select_related("integration").order_by("-received_at", "-id")
+        incident = self.request.query_params.get("incident")
+        if incident is not None:
+            if not incident.isdigit():
+                raise serializers.ValidationError({"incident": ["An incident id is a number."]})
+            queryset = queryset.filter(pk__in=payload_ids_of_incident(int(incident)))
+        return queryset
+
+    @extend_schema(summary="Apply a stored payload again", request=None, responses={200: AlertPayloadSerializer})
+    @action(detail=True, methods=["post"])
+    def replay(self, request, pk=None):
+        from incidents import intake
+
+        payload = self.get_object()
+        intake.payload_process(payload.pk)
+        payload.refresh_from_db()
+        return Response(AlertPayloadSerializer(payload).data)
+
+
+def payload_ids_of_incident(incident_id: int):
+    from incidents.models import IncidentAlert
+
+    return IncidentAlert.objects.filter(incident_id=incident_id, payload__isnull=False).values("payload_id")

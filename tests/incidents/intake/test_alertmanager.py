@@ -231,3 +231,26 @@ def test_alert_without_fingerprint_gets_a_label_hash(alertmanager, services):
     assert len(fingerprint) == 16
     post_alertmanager(alertmanager, body)
     assert IncidentAlert.objects.filter(incident_id=incident_id).count() == 1
+
+
+def test_alerts_and_raw_payloads_are_linked_from_the_incident(alertmanager, services, engineer_api, viewer_api):
+    incident_id = post_alertmanager(alertmanager, payloads.firing()).json()["outcomes"][0]["incident"]
+    detail = engineer_api.get(f"/api/v1/incidents/{incident_id}/").json()
+    assert detail["integration"] == "prod alertmanager" and detail["occurrences"] == 1
+    alerts = engineer_api.get(f"/api/v1/incidents/{incident_id}/alerts/").json()["results"]
+    assert [a["fingerprint"] for a in alerts] == ["a1b2c3d4e5f60718"]
+    payload_id = alerts[0]["payload"]
+    listed = engineer_api.get(f"/api/v1/alert-payloads/?incident={incident_id}").json()["results"]
+    assert [p["id"] for p in listed] == [payload_id]
+    raw = engineer_api.get(f"/api/v1/alert-payloads/{payload_id}/").json()
+    assert raw["body"]["groupKey"] == payloads.firing()["groupKey"]
+    assert viewer_api.get(f"/api/v1/alert-payloads/{payload_id}/").status_code == 403
+
+
+def test_replay_is_harmless_and_for_managers(alertmanager, services, engineer_api, manager_api):
+    outcome = post_alertmanager(alertmanager, payloads.firing()).json()
+    payload_id = outcome["payload"]
+    assert engineer_api.post(f"/api/v1/alert-payloads/{payload_id}/replay/").status_code == 403
+    response = manager_api.post(f"/api/v1/alert-payloads/{payload_id}/replay/")
+    assert response.status_code == 200 and response.json()["attempts"] == 2
+    assert Incident.objects.count() == 1 and IncidentAlert.objects.count() == 1
