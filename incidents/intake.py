@@ -220,7 +220,26 @@ def group_severity(integration: Integration, alerts: list[AlertIn]) -> str:
     return min((alert_severity(integration, a.labels) for a in alerts), key=SEVERITY_ORDER.index)
 
 
-def services_for(integration: Integration, alerts: list[AlertIn], known: dict[str, Service]) -> list[Service]:
+class ServiceIndex:
+    """Services by slug, loaded on first use: re-sends never need them, new incidents do."""
+
+    def __init__(self, slugs: set[str]):
+        self._slugs = slugs
+        self._services: dict[str, Service] | None = None
+
+    def __contains__(self, slug: str) -> bool:
+        return slug in self._load()
+
+    def __getitem__(self, slug: str) -> Service:
+        return self._load()[slug]
+
+    def _load(self) -> dict[str, Service]:
+        if self._services is None:
+            self._services = {s.slug: s for s in Service.objects.filter(slug__in=self._slugs)} if self._slugs else {}
+        return self._services
+
+
+def services_for(integration: Integration, alerts: list[AlertIn], known) -> list[Service]:
     found: dict[str, Service] = {}
     for alert in alerts:
         for name in integration.service_labels:
@@ -315,6 +334,14 @@ def _mark_resolved(incident: Incident, alerts: list[AlertIn], now: datetime) -> 
         )
 
 
+def _touch(incident: Incident, firing: list[AlertIn], now: datetime) -> None:
+    """Record that these firings were seen again; nothing else changes."""
+    Incident.objects.filter(pk=incident.pk).update(last_seen_at=now)
+    IncidentAlert.objects.filter(incident=incident, fingerprint__in=[a.fingerprint for a in firing]).update(
+        last_seen_at=now
+    )
+
+
 def _open_incident(integration: Integration, key: str) -> Incident | None:
     return (
         Incident.objects.select_for_update()
@@ -332,7 +359,7 @@ def group_apply(
     integration: Integration,
     group: AlertGroup,
     payload: AlertPayload | None,
-    known_services: dict[str, Service],
+    known_services: ServiceIndex,
     now: datetime,
     source: str = Source.ALERTMANAGER,
 ) -> Outcome:
@@ -346,15 +373,23 @@ def group_apply(
 
 def _apply_firing(integration, group, firing, payload, known_services, now, actor, source) -> Outcome:
     key = group.key
+    # Fast path for re-sends (repeat_interval, storms of the same group): when an
+    # open incident already holds every firing, only last-seen changes, and the
+    # incident's row lock is taken by nothing but that short UPDATE. Rows are
+    # only ever added, so a firing seen here stays recorded.
+    unlocked = Incident.objects.filter(integration=integration, dedup_key=key, status__in=OPEN_STATUSES).first()
+    if unlocked is not None and not _new_firings(unlocked, firing):
+        _touch(unlocked, firing, now)
+        if group.resolved:
+            _mark_resolved(unlocked, group.resolved, now)
+        return Outcome(key, "repeat", unlocked.pk)
+
     incident = _open_incident(integration, key)
     if incident is None:
         latest = _latest_incident(integration, key)
         if latest is not None and not _new_firings(latest, firing):
             # A re-send of a firing already recorded, after people closed it.
-            Incident.objects.filter(pk=latest.pk).update(last_seen_at=now)
-            IncidentAlert.objects.filter(incident=latest, fingerprint__in=[a.fingerprint for a in firing]).update(
-                last_seen_at=now
-            )
+            _touch(latest, firing, now)
             return Outcome(key, "repeat", latest.pk)
         try:
             with transaction.atomic():
@@ -390,10 +425,7 @@ def _apply_firing(integration, group, firing, payload, known_services, now, acto
         )
         action = "attached"
     else:
-        Incident.objects.filter(pk=incident.pk).update(last_seen_at=now)
-        IncidentAlert.objects.filter(incident=incident, fingerprint__in=[a.fingerprint for a in firing]).update(
-            last_seen_at=now
-        )
+        _touch(incident, firing, now)
         action = "repeat"
     if group.resolved:
         _mark_resolved(incident, group.resolved, now)
@@ -483,14 +515,31 @@ def _apply_resolved(integration, group, now, actor) -> Outcome:
 # Payloads ----------------------------------------------------------------------
 
 
-def payload_store(*, integration: Integration, body: bytes, alert_count: int) -> AlertPayload:
+def payload_store(*, integration: Integration, body: bytes, alert_count: int, processed: bool = False) -> AlertPayload:
+    now = timezone.now()
     return AlertPayload.objects.create(
         integration=integration,
-        received_at=timezone.now(),
+        received_at=now,
         body=body.decode("utf-8"),
         size=len(body),
         alert_count=alert_count,
+        status=PayloadStatus.PROCESSED if processed else PayloadStatus.PENDING,
+        processed_at=now if processed else None,
+        attempts=1 if processed else 0,
     )
+
+
+def alertmanager_apply_now(
+    *, integration: Integration, body: bytes, groups: list[AlertGroup], alert_count: int
+) -> tuple[AlertPayload, list[Outcome]]:
+    """Store and apply a small body in one transaction: one commit, and all or nothing.
+
+    If anything fails, nothing is stored and the sender, answered 503, sends again.
+    """
+    with transaction.atomic():
+        payload = payload_store(integration=integration, body=body, alert_count=alert_count, processed=True)
+        outcomes = groups_apply(integration=integration, groups=groups, payload=payload)
+    return payload, outcomes
 
 
 def payload_process(payload_id: int) -> list[Outcome]:
@@ -522,7 +571,7 @@ def payload_process(payload_id: int) -> list[Outcome]:
 def groups_apply(*, integration: Integration, groups: list[AlertGroup], payload: AlertPayload | None) -> list[Outcome]:
     """Apply groups in bulk: several keys per transaction, never one transaction per alert."""
     slugs = _candidate_slugs(integration, groups)
-    known = {s.slug: s for s in Service.objects.filter(slug__in=slugs)} if slugs else {}
+    known = ServiceIndex(slugs)
     outcomes = []
     batch_alerts = settings.INTAKE_BATCH_ALERTS
     start = 0
@@ -531,7 +580,7 @@ def groups_apply(*, integration: Integration, groups: list[AlertGroup], payload:
         while end < len(groups) and (end == start or alerts + len(groups[end].alerts) <= batch_alerts):
             alerts += len(groups[end].alerts)
             end += 1
-        with transaction.atomic():
+        with transaction.atomic(savepoint=False):
             now = timezone.now()
             for group in groups[start:end]:
                 outcomes.append(
@@ -672,7 +721,7 @@ def event_apply(*, integration: Integration, event: EventIn, payload: AlertPaylo
                 generator_url=next((link.get("href", "") for link in event.links if isinstance(link, dict)), "")[:2000],
             )
             group = AlertGroup(key=event.dedup_key, alerts=[alert], common_annotations={"summary": event.summary})
-            known = {s.slug: s for s in Service.objects.filter(slug__in=_candidate_slugs(integration, [group]))}
+            known = ServiceIndex(_candidate_slugs(integration, [group]))
             incident = _open_incident(integration, event.dedup_key)
             if incident is not None:
                 # Every trigger for an open key is a new occurrence (events have no startsAt identity).

@@ -63,7 +63,8 @@ def incident_create(
     merged into the creation entry's data.
     """
     detected_at = detected_at or timezone.now()
-    with transaction.atomic():
+    # No savepoint of its own: inside a caller's transaction, a failure here fails the caller's.
+    with transaction.atomic(savepoint=False):
         incident = Incident.objects.create(
             title=title,
             description=description,

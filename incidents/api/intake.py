@@ -192,13 +192,12 @@ class AlertmanagerWebhookView(APIView):
             return Response({"detail": "; ".join(exc.errors), "errors": exc.errors}, status=400)
         alert_count = sum(len(g.alerts) for g in groups)
 
-        try:
-            payload = intake.payload_store(integration=integration, body=body, alert_count=alert_count)
-        except DatabaseError:
-            logger.exception("alertmanager intake: could not store the payload")
-            return _unavailable(kind, "The database")
-
         if alert_count > settings.INTAKE_INLINE_MAX_ALERTS:
+            try:
+                payload = intake.payload_store(integration=integration, body=body, alert_count=alert_count)
+            except DatabaseError:
+                logger.exception("alertmanager intake: could not store the payload")
+                return _unavailable(kind, "The database")
             try:
                 _enqueue(payload.pk)
             except Exception:  # the broker's client raises many kinds of connection errors
@@ -209,13 +208,14 @@ class AlertmanagerWebhookView(APIView):
             )
 
         try:
-            outcomes = intake.groups_apply(integration=integration, groups=groups, payload=payload)
-            intake.payload_mark_processed(payload, count_attempt=True)
+            payload, outcomes = intake.alertmanager_apply_now(
+                integration=integration, body=body, groups=groups, alert_count=alert_count
+            )
         except Exception as exc:
             if not _is_transient(exc):
                 raise
-            # The payload row is committed and pending: the sweeper applies it later.
-            logger.exception("alertmanager intake: database failed mid-way; payload %s pending", payload.pk)
+            # Rolled back whole: nothing stored, nothing half-applied; the sender retries.
+            logger.exception("alertmanager intake: database failed while applying")
             return _unavailable(kind, "The database")
         for outcome in outcomes:
             metrics.INTAKE_OUTCOMES.labels(kind=kind, outcome=outcome.action).inc()
