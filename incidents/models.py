@@ -361,3 +361,97 @@ class IncidentAlert(models.Model):
 
     def __str__(self) -> str:
         return f"{self.fingerprint}@{self.starts_at:%Y-%m-%dT%H:%M:%S}"
+
+
+class ReportStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    IN_REVIEW = "in_review", "In review"
+    CHANGES_REQUESTED = "changes_requested", "Changes requested"
+    APPROVED = "approved", "Approved"
+
+
+class Report(models.Model):
+    """The post-incident report: drafted from the incident, edited by people, approved by a manager."""
+
+    incident = models.OneToOneField(Incident, on_delete=models.CASCADE, related_name="report")
+    status = models.CharField(max_length=20, choices=ReportStatus.choices, default=ReportStatus.DRAFT)
+    version = models.PositiveIntegerField(default=1, help_text="Bumped by every save; a stale save is refused.")
+    title = models.CharField(max_length=200)
+    summary = models.TextField(blank=True, max_length=50000)
+    root_cause = models.TextField(blank=True, max_length=50000)
+    impact = models.TextField(blank=True, max_length=50000)
+    resolution = models.TextField(blank=True, max_length=50000)
+    lessons_learned = models.TextField(blank=True, max_length=50000)
+    # The report's view of the timeline: the timeline itself stays append-only.
+    pinned_entries = models.JSONField(default=list, blank=True)
+    hidden_entries = models.JSONField(default=list, blank=True)
+    impact_data = models.JSONField(default=dict, blank=True, help_text="Figures computed when drafted.")
+    review_comment = models.TextField(blank=True, max_length=10000)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    submitted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    approved_at = models.DateTimeField(null=True, blank=True)
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-updated_at"]
+        indexes = [models.Index(fields=["status", "-updated_at"], name="report_queue")]
+
+    def __str__(self) -> str:
+        return f"Report for {self.incident.reference}"
+
+
+class ActionItemType(models.TextChoices):
+    DETECTIVE = "detective", "Detective"
+    PREVENTIVE = "preventive", "Preventive"
+    CORRECTIVE = "corrective", "Corrective"
+
+
+class ActionItemStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    DONE = "done", "Done"
+    WONT_DO = "wont_do", "Won't do"
+
+
+class ActionItemPriority(models.TextChoices):
+    HIGH = "high", "High"
+    MEDIUM = "medium", "Medium"
+    LOW = "low", "Low"
+
+
+class ActionItem(models.Model):
+    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="action_items")
+    title = models.CharField(max_length=300)
+    description = models.TextField(blank=True, max_length=10000)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="action_items"
+    )
+    due_date = models.DateField(null=True, blank=True)
+    priority = models.CharField(max_length=8, choices=ActionItemPriority.choices, default=ActionItemPriority.MEDIUM)
+    type = models.CharField(max_length=12, choices=ActionItemType.choices, default=ActionItemType.CORRECTIVE)
+    status = models.CharField(max_length=8, choices=ActionItemStatus.choices, default=ActionItemStatus.OPEN)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    last_reminded_on = models.DateField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["status", "due_date", "id"]
+        indexes = [
+            models.Index(fields=["due_date"], name="action_item_open_due", condition=Q(status="open")),
+            models.Index(fields=["owner", "status"], name="action_item_owner"),
+        ]
+
+    def __str__(self) -> str:
+        return self.title

@@ -18,6 +18,8 @@ class RolePermission(permissions.BasePermission):
         mapping = getattr(view, "required_roles", {})
         if action in mapping:
             return mapping[action]
+        if action is None and request.method in mapping:  # plain APIViews map methods
+            return mapping[request.method]
         if request.method in permissions.SAFE_METHODS:
             return roles.VIEWER
         return roles.ENGINEER

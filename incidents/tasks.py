@@ -52,3 +52,10 @@ def purge_alert_payloads() -> int:
     from incidents import intake
 
     return intake.payloads_purge(retention_days=settings.INTAKE_PAYLOAD_RETENTION_DAYS)
+
+
+@shared_task(name="incidents.tasks.remind_overdue_action_items", time_limit=300, soft_time_limit=280)
+def remind_overdue_action_items() -> int:
+    from incidents.action_items import action_items_remind_overdue
+
+    return action_items_remind_overdue()

@@ -9,6 +9,7 @@ ALLOWED_HOSTS and HTTPS=1. See the README's configuration table.
 import secrets
 from pathlib import Path
 
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 from orion_ops.env import (
@@ -244,6 +245,10 @@ SLA_ACK_SECONDS = {
 }
 SLA_CHECK_INTERVAL_SECONDS = env_int("SLA_CHECK_INTERVAL_SECONDS", 15, minimum=1)
 
+# Post-incident review: severities whose fixed incidents get a report to review.
+REPORT_SEVERITIES = env_list("REPORT_SEVERITIES", ["P0", "P1", "P2"])
+ACTION_ITEM_REMINDER_HOUR_UTC = env_int("ACTION_ITEM_REMINDER_HOUR_UTC", 8, minimum=0)
+
 # Celery -----------------------------------------------------------------------
 if CELERY_BROKER_URL:
     CELERY = {"broker_url": CELERY_BROKER_URL}
@@ -290,6 +295,10 @@ CELERY.update(
             "purge-alert-payloads": {
                 "task": "incidents.tasks.purge_alert_payloads",
                 "schedule": 6 * 3600.0,
+            },
+            "remind-overdue-action-items": {
+                "task": "incidents.tasks.remind_overdue_action_items",
+                "schedule": crontab(hour=ACTION_ITEM_REMINDER_HOUR_UTC, minute=0),
             },
             "purge-idempotency-keys": {
                 "task": "incidents.tasks.purge_idempotency_keys",

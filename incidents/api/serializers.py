@@ -4,9 +4,11 @@ from rest_framework import serializers
 
 from incidents import lifecycle
 from incidents.models import (
+    ActionItem,
     AlertPayload,
     Incident,
     IncidentAlert,
+    Report,
     Resolution,
     Service,
     Severity,
@@ -239,3 +241,114 @@ class AlertPayloadSerializer(serializers.ModelSerializer):
             return json.loads(payload.body)
         except ValueError:
             return payload.body
+
+
+class ReportSerializer(serializers.ModelSerializer):
+    incident = serializers.PrimaryKeyRelatedField(read_only=True)
+    updated_by = UserRefField(read_only=True)
+    submitted_by = UserRefField(read_only=True)
+    approved_by = UserRefField(read_only=True)
+
+    class Meta:
+        model = Report
+        fields = [
+            "id",
+            "incident",
+            "status",
+            "version",
+            "title",
+            "summary",
+            "root_cause",
+            "impact",
+            "resolution",
+            "lessons_learned",
+            "pinned_entries",
+            "hidden_entries",
+            "impact_data",
+            "review_comment",
+            "created_at",
+            "updated_at",
+            "updated_by",
+            "submitted_at",
+            "submitted_by",
+            "approved_at",
+            "approved_by",
+        ]
+        read_only_fields = fields
+
+
+class ReportUpdateSerializer(serializers.Serializer):
+    version = serializers.IntegerField(min_value=1, help_text="The version you edited; a stale one is a 409.")
+    title = serializers.CharField(max_length=200, required=False)
+    summary = serializers.CharField(max_length=50000, required=False, allow_blank=True)
+    root_cause = serializers.CharField(max_length=50000, required=False, allow_blank=True)
+    impact = serializers.CharField(max_length=50000, required=False, allow_blank=True)
+    resolution = serializers.CharField(max_length=50000, required=False, allow_blank=True)
+    lessons_learned = serializers.CharField(max_length=50000, required=False, allow_blank=True)
+    pinned_entries = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False, max_length=1000)
+    hidden_entries = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False, max_length=1000)
+
+    def validate(self, attrs):
+        incident = self.context["incident"]
+        ids = set(attrs.get("pinned_entries", [])) | set(attrs.get("hidden_entries", []))
+        if ids:
+            known = set(incident.timeline.filter(pk__in=ids).values_list("pk", flat=True))
+            unknown = sorted(ids - known)
+            if unknown:
+                raise serializers.ValidationError(
+                    {"pinned_entries": [f"Not entries of this incident's timeline: {unknown}"]}
+                )
+        if "title" in attrs and not attrs["title"].strip():
+            raise serializers.ValidationError({"title": ["Title cannot be blank."]})
+        return attrs
+
+
+class RequestChangesSerializer(serializers.Serializer):
+    comment = serializers.CharField(max_length=10000)
+
+    def validate_comment(self, value):
+        if not value.strip():
+            raise serializers.ValidationError("Say what should change.")
+        return value
+
+
+class ActionItemSerializer(serializers.ModelSerializer):
+    owner = UserRefField(queryset=User.objects.filter(is_active=True), required=False)
+    created_by = UserRefField(read_only=True)
+    incident = serializers.PrimaryKeyRelatedField(queryset=Incident.objects.all())
+    incident_reference = serializers.CharField(source="incident.reference", read_only=True)
+    overdue = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ActionItem
+        fields = [
+            "id",
+            "incident",
+            "incident_reference",
+            "title",
+            "description",
+            "owner",
+            "due_date",
+            "priority",
+            "type",
+            "status",
+            "overdue",
+            "created_by",
+            "created_at",
+            "updated_at",
+            "completed_at",
+        ]
+        read_only_fields = ["id", "created_by", "created_at", "updated_at", "completed_at"]
+
+    def get_overdue(self, item) -> bool:
+        return item.status == "open" and item.due_date is not None and item.due_date < timezone.localdate()
+
+    def validate_title(self, value):
+        if not value.strip():
+            raise serializers.ValidationError("Title cannot be blank.")
+        return value.strip()
+
+    def validate(self, attrs):
+        if self.instance is not None and "incident" in attrs and attrs["incident"] != self.instance.incident:
+            raise serializers.ValidationError({"incident": ["An action item stays with its incident."]})
+        return attrs

@@ -1,0 +1,404 @@
+"""Post-incident reports: drafted from the incident, edited with version checks, reviewed by a manager.
+
+draft → in_review → approved (manager), or in_review → changes_requested →
+in_review …; approval moves the incident to ``reviewed`` in the same
+transaction. Every step is on the incident's timeline.
+"""
+
+from datetime import timedelta
+
+import markdown as markdown_lib
+import nh3
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from incidents import lifecycle
+from incidents.actors import Actor
+from incidents.models import (
+    ActionItemStatus,
+    Incident,
+    Report,
+    ReportStatus,
+    Resolution,
+    Severity,
+    Status,
+    TimelineEntry,
+    TimelineKind,
+)
+from incidents.timeline import timeline_entry_add
+
+EDITABLE_FIELDS = ("title", "summary", "root_cause", "impact", "resolution", "lessons_learned")
+EDITABLE_STATUSES = (ReportStatus.DRAFT, ReportStatus.CHANGES_REQUESTED)
+TO_FILL = "_to fill_"
+
+# Timeline kinds that make the report's timeline by default; notes and the rest only when pinned.
+DEFAULT_TIMELINE_KINDS = (
+    TimelineKind.CREATED,
+    TimelineKind.STATUS_CHANGED,
+    TimelineKind.SEVERITY_CHANGED,
+    TimelineKind.SLA_BREACHED,
+    TimelineKind.MITIGATION,
+    TimelineKind.DIAGNOSTIC,
+    TimelineKind.ALERT_RESOLVED,
+)
+
+
+class ReportConflict(Exception):
+    """A step out of order, or a save against a version someone else already replaced (409)."""
+
+    def __init__(self, detail: str, *, status: str, version: int | None = None):
+        super().__init__(detail)
+        self.detail = detail
+        self.status = status
+        self.version = version
+
+
+def report_needed(incident: Incident) -> bool:
+    return incident.resolution == Resolution.FIXED and incident.severity in settings.REPORT_SEVERITIES
+
+
+# Drafting -----------------------------------------------------------------------
+
+
+def report_draft_create(*, incident_id: int, force: bool = False) -> Report | None:
+    """Draft the report of a resolved, fixed incident. Idempotent: an existing report is kept.
+
+    ``force`` drafts one for an incident that would not get one on its own (a P3, a false alarm).
+    """
+    with transaction.atomic():
+        incident = Incident.objects.select_for_update().get(pk=incident_id)
+        if not force and not report_needed(incident):
+            return None
+        existing = Report.objects.filter(incident=incident).first()
+        if existing is not None:
+            return existing
+        report = Report.objects.create(incident=incident, title=incident.title[:200], **_draft_sections(incident))
+        timeline_entry_add(
+            incident=incident,
+            kind=TimelineKind.REPORT,
+            actor=Actor.system("Report drafter"),
+            text="Post-incident report drafted",
+            data={"report": report.pk, "status": report.status},
+        )
+    return report
+
+
+@lifecycle.on_transition
+def _draft_on_resolution(incident_id: int, old: str, new: str, resolution: str) -> None:
+    if new == Status.RESOLVED and resolution == Resolution.FIXED:
+        report_draft_create(incident_id=incident_id)
+
+
+def human_duration(delta: timedelta | None) -> str:
+    if delta is None:
+        return "ongoing"
+    minutes = int(delta.total_seconds() // 60)
+    hours, minutes = divmod(minutes, 60)
+    days, hours = divmod(hours, 24)
+    parts = []
+    if days:
+        parts.append(f"{days} day{'s' if days != 1 else ''}")
+    if hours:
+        parts.append(f"{hours} hour{'s' if hours != 1 else ''}")
+    if minutes or not parts:
+        parts.append(f"{minutes} minute{'s' if minutes != 1 else ''}")
+    return " ".join(parts)
+
+
+def time_in_states(incident: Incident) -> list[tuple[str, timedelta]]:
+    """How long the incident spent in each state it went through, in order."""
+    marks = [
+        ("detected", incident.detected_at),
+        ("acknowledged", incident.acknowledged_at),
+        ("diagnosing", incident.diagnosing_at),
+        ("mitigated", incident.mitigated_at),
+        ("resolved", incident.resolved_at),
+    ]
+    present = [(name, at) for name, at in marks if at is not None]
+    present.sort(key=lambda item: item[1])
+    spans = []
+    for (name, start), (_, end) in zip(present, present[1:], strict=False):
+        spans.append((name, end - start))
+    return spans
+
+
+def _strongest_findings(incident: Incident, limit: int = 3) -> list[dict]:
+    from diagnostics.models import DiagnosticRun
+
+    rank = {"crit": 0, "warn": 1}
+    findings = [
+        finding
+        for run in DiagnosticRun.objects.filter(incident=incident).only("findings")
+        for finding in run.findings or []
+        if finding.get("status") in rank
+    ]
+    findings.sort(key=lambda f: rank[f["status"]])
+    return findings[:limit]
+
+
+def _draft_sections(incident: Incident) -> dict:
+    services = ", ".join(incident.services.order_by("slug").values_list("slug", flat=True)) or "no service recorded"
+    duration = human_duration((incident.resolved_at - incident.detected_at) if incident.resolved_at else None)
+    acknowledged = ""
+    if incident.acknowledged_at:
+        who = incident.acknowledged_by.get_username() if incident.acknowledged_by else "the on-call engineer"
+        acknowledged = (
+            f" {who} acknowledged it after {human_duration(incident.acknowledged_at - incident.detected_at)}."
+        )
+    summary = (
+        f"{incident.severity} incident on {services}: {incident.title}. Detected "
+        f"{incident.detected_at:%Y-%m-%d %H:%M} UTC.{acknowledged} Resolved after {duration}."
+    )
+
+    findings = _strongest_findings(incident)
+    if findings:
+        root_cause = "Strongest diagnostic findings (confirm or replace):\n\n" + "\n".join(
+            f"- **{f['status'].upper()}** `{f['check']}`: {f['summary']}" for f in findings
+        )
+    else:
+        root_cause = TO_FILL
+
+    states = time_in_states(incident)
+    impact_lines = [
+        "- Requests failed: " + TO_FILL,
+        "- Error rate (peak / average): " + TO_FILL,
+        "- Response time before vs during: " + TO_FILL,
+        "- Data loss: " + TO_FILL,
+    ]
+    impact_lines += [f"- Time {name}: {human_duration(span)}" for name, span in states]
+    resolution_notes = [
+        entry.data.get("note")
+        for entry in incident.timeline.filter(kind=TimelineKind.STATUS_CHANGED).order_by("created_at", "id")
+        if entry.data.get("note") and entry.data.get("new") in (Status.MITIGATED, Status.RESOLVED)
+    ]
+    mitigations = list(
+        incident.timeline.filter(kind=TimelineKind.MITIGATION)
+        .order_by("created_at", "id")
+        .values_list("text", flat=True)
+    )
+    steps = resolution_notes + mitigations
+    resolution = "\n".join(f"{i}. {step}" for i, step in enumerate(steps, start=1)) if steps else TO_FILL
+    return {
+        "summary": summary,
+        "root_cause": root_cause,
+        "impact": "\n".join(impact_lines),
+        "resolution": resolution,
+        "lessons_learned": "- " + TO_FILL,
+        "impact_data": {"time_in_states": {name: span.total_seconds() for name, span in states}},
+    }
+
+
+# Editing and review ---------------------------------------------------------------
+
+
+def report_update(*, report: Report, actor: Actor, version: int, changes: dict) -> Report:
+    """Save edits made against ``version``; a stale version is refused, never overwritten."""
+    with transaction.atomic():
+        locked = Report.objects.select_for_update().get(pk=report.pk)
+        if locked.status not in EDITABLE_STATUSES:
+            raise ReportConflict(
+                f"The report is {locked.get_status_display().lower()}; it can be edited as a draft or after "
+                "changes are requested.",
+                status=locked.status,
+                version=locked.version,
+            )
+        if version != locked.version:
+            raise ReportConflict(
+                f"Someone saved this report since you opened it (version {locked.version}, yours {version}). "
+                "Reload, then apply your changes again.",
+                status=locked.status,
+                version=locked.version,
+            )
+        changed = []
+        for name in EDITABLE_FIELDS:
+            if name in changes and changes[name] != getattr(locked, name):
+                setattr(locked, name, changes[name])
+                changed.append(name)
+        for name in ("pinned_entries", "hidden_entries"):
+            if name in changes:
+                ids = sorted(set(changes[name]))
+                if ids != sorted(getattr(locked, name)):
+                    setattr(locked, name, ids)
+                    changed.append(name)
+        if changed:
+            locked.version += 1
+            locked.updated_by = actor.user
+            locked.save()
+    return locked
+
+
+def _step(report: Report, *, allowed_from: tuple[str, ...], to: str, what: str) -> Report:
+    locked = Report.objects.select_for_update().select_related("incident").get(pk=report.pk)
+    if locked.status not in allowed_from:
+        raise ReportConflict(
+            f"Cannot {what} a report that is {locked.get_status_display().lower()}.", status=locked.status
+        )
+    locked.status = to
+    return locked
+
+
+def report_submit(*, report: Report, actor: Actor) -> Report:
+    with transaction.atomic():
+        locked = _step(report, allowed_from=EDITABLE_STATUSES, to=ReportStatus.IN_REVIEW, what="submit")
+        locked.submitted_at, locked.submitted_by = timezone.now(), actor.user
+        locked.version += 1
+        locked.save()
+        timeline_entry_add(
+            incident=locked.incident,
+            kind=TimelineKind.REPORT,
+            actor=actor,
+            text="Report submitted for review",
+            data={"report": locked.pk, "status": locked.status},
+        )
+    return locked
+
+
+def report_request_changes(*, report: Report, actor: Actor, comment: str) -> Report:
+    with transaction.atomic():
+        locked = _step(
+            report, allowed_from=(ReportStatus.IN_REVIEW,), to=ReportStatus.CHANGES_REQUESTED, what="request changes on"
+        )
+        locked.review_comment = comment
+        locked.version += 1
+        locked.save()
+        timeline_entry_add(
+            incident=locked.incident,
+            kind=TimelineKind.REPORT,
+            actor=actor,
+            text=f"Changes requested on the report: {comment}",
+            data={"report": locked.pk, "status": locked.status, "comment": comment},
+        )
+    return locked
+
+
+def report_approve(*, report: Report, actor: Actor) -> Report:
+    """Approve and move the incident to reviewed, together or not at all."""
+    with transaction.atomic():
+        locked = _step(report, allowed_from=(ReportStatus.IN_REVIEW,), to=ReportStatus.APPROVED, what="approve")
+        locked.approved_at, locked.approved_by = timezone.now(), actor.user
+        locked.version += 1
+        locked.save()
+        timeline_entry_add(
+            incident=locked.incident,
+            kind=TimelineKind.REPORT,
+            actor=actor,
+            text="Report approved",
+            data={"report": locked.pk, "status": locked.status},
+        )
+        lifecycle.transition(
+            locked.incident,
+            Status.REVIEWED,
+            actor=actor,
+            note="post-incident report approved",
+            via_report_approval=True,
+        )
+    return locked
+
+
+# Rendering ----------------------------------------------------------------------------
+
+
+def report_timeline(report: Report) -> list[TimelineEntry]:
+    hidden = set(report.hidden_entries)
+    pinned = set(report.pinned_entries)
+    entries = report.incident.timeline.order_by("created_at", "id")
+    return [
+        e
+        for e in entries
+        if e.pk not in hidden and (e.pk in pinned or (e.kind in DEFAULT_TIMELINE_KINDS and _worth_reporting(e)))
+    ]
+
+
+def _worth_reporting(entry: TimelineEntry) -> bool:
+    if entry.kind == TimelineKind.DIAGNOSTIC:
+        return entry.data.get("worst") in ("crit", "warn") or entry.data.get("worst_status") in ("crit", "warn")
+    return True
+
+
+def _timeline_text(entry: TimelineEntry) -> str:
+    data = entry.data or {}
+    if entry.kind == TimelineKind.CREATED:
+        return f"Detected: {entry.incident.title}" if entry.actor_kind != "user" else f"Reported by {entry.actor_name}"
+    if entry.kind == TimelineKind.STATUS_CHANGED:
+        new = data.get("new")
+        note = f" ({data['note']})" if data.get("note") else ""
+        if data.get("reopened"):
+            return f"Reopened by {entry.actor_name}{note}"
+        if new == Status.ACKNOWLEDGED:
+            return f"{entry.actor_name} acknowledged{note}"
+        if new == Status.DIAGNOSING:
+            return f"Diagnosis started by {entry.actor_name}{note}"
+        if new == Status.MITIGATED:
+            return f"Mitigated{note}"
+        if new == Status.RESOLVED:
+            return f"Resolved ({data.get('resolution', 'fixed').replace('_', ' ')}){note}"
+        if new == Status.REVIEWED:
+            return "Post-incident review approved"
+    return entry.text
+
+
+def severity_label(severity: str) -> str:
+    return f"{severity} ({Severity(severity).label.split('–')[-1].strip()})"
+
+
+def report_markdown(report: Report) -> str:
+    """The report in the incident report template's Markdown layout."""
+    incident = report.incident
+    duration = human_duration((incident.resolved_at - incident.detected_at) if incident.resolved_at else None)
+    services = ", ".join(incident.services.order_by("slug").values_list("slug", flat=True)) or "none recorded"
+    lines = [
+        f"# Incident Report: {report.title}",
+        "",
+        f"**Date**: {incident.detected_at:%Y-%m-%d}",
+        f"**Duration**: {duration}",
+        f"**Severity**: {severity_label(incident.severity)}",
+        f"**Services Affected**: {services}",
+        "",
+        "## Summary",
+        report.summary.strip() or TO_FILL,
+        "",
+        "## Timeline",
+    ]
+    lines += [f"- {entry.created_at:%H:%M} - {_timeline_text(entry)}" for entry in report_timeline(report)]
+    lines += [
+        "",
+        "## Root Cause",
+        report.root_cause.strip() or TO_FILL,
+        "",
+        "## Impact",
+        report.impact.strip() or TO_FILL,
+    ]
+    lines += ["", "## Resolution", report.resolution.strip() or TO_FILL, "", "## Action Items"]
+    items = incident.action_items.select_related("owner").order_by("id")
+    if items:
+        for item in items:
+            box = "x" if item.status == ActionItemStatus.DONE else " "
+            extras = [part for part in (
+                f"@{item.owner.get_username()}" if item.owner else "",
+                f"due {item.due_date:%Y-%m-%d}" if item.due_date else "",
+                "won't do" if item.status == ActionItemStatus.WONT_DO else "",
+            ) if part]  # fmt: skip
+            lines.append(f"- [{box}] {item.title}" + (f" ({', '.join(extras)})" if extras else ""))
+    else:
+        lines.append("- [ ] " + TO_FILL)
+    lines += ["", "## Lessons Learned", report.lessons_learned.strip() or TO_FILL, ""]
+    return "\n".join(lines)
+
+
+ALLOWED_TAGS = {
+    "p", "br", "hr", "h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol", "li", "strong", "em", "code", "pre",
+    "blockquote", "a", "table", "thead", "tbody", "tr", "th", "td", "del", "input",
+}  # fmt: skip
+
+
+def markdown_to_safe_html(text: str) -> str:
+    """Markdown → HTML, sanitised with nh3: scripts, handlers and javascript: links are removed."""
+    html = markdown_lib.markdown(text or "", extensions=["tables", "fenced_code", "sane_lists"])
+    return nh3.clean(
+        html,
+        tags=ALLOWED_TAGS,
+        attributes={"a": {"href", "title"}, "input": {"type", "checked", "disabled"}, "th": {"align"}, "td": {"align"}},
+        url_schemes={"http", "https", "mailto"},
+        link_rel="noopener noreferrer nofollow",
+    )
