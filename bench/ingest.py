@@ -144,7 +144,7 @@ def main() -> None:
     args = parser.parse_args()
 
     reset_database()
-    var = Path(os.environ.get("TMPDIR", "/tmp")) / f"orion-bench-{uuid.uuid4().hex[:8]}"
+    var = Path(os.environ.get("TMPDIR", "/tmp")) / f"orion-bench-{uuid.uuid4().hex[:8]}"  # noqa: S108
     env = {
         **os.environ,
         "DATABASE_URL": f"{PG}/{DB}",
@@ -252,7 +252,8 @@ def main() -> None:
     lines = [
         f"alert intake benchmark: {args.repeats} runs, medians (gunicorn {args.workers} workers, PostgreSQL, Redis)",
         f"(a) 1 alert/request, new keys     {med['a']:9.0f} requests/s   (goal >= 500)",
-        f"(b) 100 alerts/request            {med['b']:9.0f} alerts/s     ({med['b'] / med['baseline']:.1%} of baseline; goal >= 10%)",
+        f"(b) 100 alerts/request            {med['b']:9.0f} alerts/s     "
+        f"({med['b'] / med['baseline']:.1%} of baseline; goal >= 10%)",
         f"(c) same payload (dedup)          {med['c']:9.0f} alerts/s     (goal >= 1000)",
         f"(d) new incidents end to end      {med['d']:9.0f} incidents/s  (goal >= 200)",
         f"    baseline psycopg executemany  {med['baseline']:9.0f} rows/s",

@@ -1,0 +1,142 @@
+"""Insights at scale: the /api/v1/insights/ figures over a million incidents on PostgreSQL.
+
+Builds a database of N incidents (default 1,000,000) spread over a year with
+generate_series, then times, --repeats times each (medians printed):
+  - insights(): every figure of the insights page for a 90-day period (SQL aggregates);
+  - the same for one service;
+  - baseline: one plain sequential scan that counts and averages the same rows
+    (the least any exact answer over them could cost);
+  - a Python loop computing only MTTA per severity over the period's rows (what
+    SQL aggregates avoid), on at most 200,000 rows.
+
+Usage: .venv/bin/python bench/insights.py [--incidents 1000000] [--repeats 5]
+"""
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import psycopg
+
+ROOT = Path(__file__).resolve().parent.parent
+PG = "postgres://postgres@127.0.0.1:5432"
+DB = "orion_bench_insights"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--incidents", type=int, default=1_000_000)
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+
+    with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {DB}")
+    os.environ.update(
+        DATABASE_URL=f"{PG}/{DB}",
+        SECRET_KEY="bench-only-secret-key-0123456789abcdefghijklmnop",  # noqa: S106
+        CELERY_BROKER_URL="redis://127.0.0.1:6379/12",
+        ORION_VAR_DIR=str(Path(os.environ.get("TMPDIR", "/tmp")) / "orion-bench-insights"),  # noqa: S108
+        DJANGO_SETTINGS_MODULE="orion_ops.settings",
+        LOG_LEVEL="WARNING",
+    )
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.db import connection
+    from django.utils import timezone
+
+    from incidents import insights
+    from incidents.models import Service
+
+    call_command("migrate", verbosity=0)
+    services = [Service.objects.create(slug=f"service-{i}", name=f"Service {i}") for i in range(20)]
+    started = time.perf_counter()
+    with connection.cursor() as cur:
+        # One row per incident: severity spread, ack after 1-60 min (some never), resolved after 10 min-6 h.
+        cur.execute(
+            """
+            INSERT INTO incidents_incident
+              (title, description, severity, status, resolution, detected_at, acknowledged_at, resolved_at,
+               ack_due_at, source, dedup_key, occurrences, unrouted, created_at, updated_at)
+            SELECT 'Incident ' || g, '', (ARRAY['P0','P1','P2','P3'])[1 + g %% 4],
+                   CASE WHEN g %% 10 = 0 THEN 'detected' ELSE 'resolved' END,
+                   CASE WHEN g %% 10 = 0 THEN '' ELSE 'fixed' END,
+                   d, CASE WHEN g %% 7 = 0 THEN NULL ELSE d + (1 + g %% 60) * interval '1 minute' END,
+                   CASE WHEN g %% 10 = 0 THEN NULL ELSE d + (10 + g %% 350) * interval '1 minute' END,
+                   d + (ARRAY[5, 15, 60, 1440])[1 + g %% 4] * interval '1 minute',
+                   'alertmanager', 'key-' || (g %% 5000), 1, false, d, d
+            FROM (SELECT g, now() - (g %% 525600) * interval '1 minute' AS d
+                  FROM generate_series(1, %s) AS g) AS rows
+            """,
+            [args.incidents],
+        )
+        cur.execute(
+            """
+            INSERT INTO incidents_incident_services (incident_id, service_id)
+            SELECT i.id, s.ids[1 + i.id % 20] FROM incidents_incident i,
+                   (SELECT array_agg(id ORDER BY id) AS ids FROM incidents_service) s
+            """
+        )
+        cur.execute("ANALYZE")
+    print(f"built {args.incidents:,} incidents in {time.perf_counter() - started:.0f} s", flush=True)
+
+    period = insights.Period.last_days(90, now=timezone.now())
+
+    def timed(fn) -> float:
+        start = time.perf_counter()
+        fn()
+        return time.perf_counter() - start
+
+    def baseline():
+        with connection.cursor() as cur:
+            cur.execute(
+                "SELECT severity, count(*), avg(EXTRACT(EPOCH FROM (acknowledged_at - detected_at))) "
+                "FROM incidents_incident WHERE detected_at >= %s AND detected_at < %s GROUP BY severity",
+                [period.start, period.end],
+            )
+            cur.fetchall()
+
+    def python_loop():
+        totals: dict[str, list[float]] = {}
+        with connection.cursor() as cur:
+            cur.execute(
+                "SELECT severity, detected_at, acknowledged_at FROM incidents_incident "
+                "WHERE detected_at >= %s AND detected_at < %s LIMIT 200000",
+                [period.start, period.end],
+            )
+            for severity, detected, acknowledged in cur.fetchall():
+                if acknowledged:
+                    totals.setdefault(severity, []).append((acknowledged - detected).total_seconds())
+        return {k: statistics.mean(v) for k, v in totals.items()}
+
+    runs = {"insights": [], "insights_service": [], "baseline": [], "python_loop_200k": []}
+    for _ in range(args.repeats):
+        runs["insights"].append(timed(lambda: insights.insights(period=period)))
+        runs["insights_service"].append(timed(lambda: insights.insights(period=period, service=services[3])))
+        runs["baseline"].append(timed(baseline))
+        runs["python_loop_200k"].append(timed(python_loop))
+    med = {k: statistics.median(v) * 1000 for k, v in runs.items()}
+    in_period = insights.incidents_in(period).count()
+    lines = [
+        f"insights benchmark: {args.incidents:,} incidents ({in_period:,} in the 90-day period), "
+        f"{args.repeats} runs, medians",
+        f"insights(), all services        {med['insights']:8.0f} ms   "
+        f"({med['insights'] / med['baseline']:.1f}× baseline)",
+        f"insights(), one service         {med['insights_service']:8.0f} ms",
+        f"baseline: one aggregate scan    {med['baseline']:8.0f} ms",
+        f"Python loop over 200k rows      {med['python_loop_200k']:8.0f} ms   (MTTA only)",
+    ]
+    print("\n".join(lines))
+    out = ROOT / "bench" / "results"
+    out.mkdir(exist_ok=True)
+    (out / "insights.txt").write_text("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()
