@@ -1,0 +1,222 @@
+"""Browser forms. Bound forms are re-rendered on error, so what was typed is kept."""
+
+import re
+
+from django import forms
+from django.contrib.auth.forms import AuthenticationForm
+from django.core.exceptions import ValidationError
+
+from incidents.models import OPEN_STATUSES, Resolution, Service, Severity, Status
+from incidents.web import reads, throttle
+
+# What each severity means, shown beside the choice when filing.
+SEVERITY_CRITERIA = {
+    Severity.P0: "Outage, data loss or corruption, security breach.",
+    Severity.P1: "Partial degradation, error rate above 5 %, user-facing slowness.",
+    Severity.P2: "Minor functionality broken, a non-critical feature failing.",
+    Severity.P3: "Minor bug or cosmetic issue.",
+}
+
+# Resolutions a person picks; auto_resolved belongs to alert intake.
+PERSON_RESOLUTIONS = [(r.value, r.label) for r in (Resolution.FIXED, Resolution.FALSE_ALARM, Resolution.DUPLICATE)]
+
+# Moves that must say what was done, so the timeline tells the story.
+MOVES_NEEDING_NOTE = {Status.MITIGATED: "Say what mitigated it.", Status.RESOLVED: "Say how it was resolved."}
+
+
+class PlainLabelsForm(forms.Form):
+    """Labels without Django's trailing colon; the layout sets them apart."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+
+
+class LoginForm(AuthenticationForm):
+    """Django's sign-in form, refusing attempts while the username or address is locked out."""
+
+    error_messages = {
+        **AuthenticationForm.error_messages,
+        "throttled": (
+            "Too many failed sign-ins for this username from your address. "
+            "Try again in %(minutes)s min, or ask an administrator to reset your password."
+        ),
+    }
+
+    throttled = False
+
+    def clean(self):
+        username = self.cleaned_data.get("username") or ""
+        address = throttle.client_address(self.request)
+        lockout = throttle.lockout_for(username, address)
+        if lockout:
+            self.throttled = True
+            raise ValidationError(
+                self.error_messages["throttled"], code="throttled", params={"minutes": lockout.retry_after_minutes}
+            )
+        try:
+            cleaned = super().clean()
+        except ValidationError:
+            throttle.failure_record(username, address)
+            raise
+        throttle.failures_clear(username, address)
+        return cleaned
+
+
+class IncidentCreateForm(PlainLabelsForm):
+    title = forms.CharField(
+        max_length=200,
+        widget=forms.TextInput(
+            attrs={"autocomplete": "off", "placeholder": "Checkout returns 502 for 20 % of requests"}
+        ),
+    )
+    severity = forms.ChoiceField(choices=Severity.choices, widget=forms.RadioSelect)
+    services = forms.ModelMultipleChoiceField(
+        queryset=Service.objects.order_by("slug"), required=False, widget=forms.CheckboxSelectMultiple
+    )
+    description = forms.CharField(
+        max_length=20000,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 5, "placeholder": "What is seen, since when, who is affected."}),
+    )
+
+    def clean_title(self):
+        title = self.cleaned_data["title"].strip()
+        if not title:
+            raise ValidationError("Give the incident a title.")
+        return title
+
+    def severity_options(self):
+        """Each severity radio with its criteria, for the template."""
+        from incidents import sla
+
+        return [
+            {
+                "widget": radio,
+                "value": radio.data["value"],
+                "criteria": SEVERITY_CRITERIA[radio.data["value"]],
+                "target": sla.format_target(radio.data["value"]),
+            }
+            for radio in self["severity"]
+        ]
+
+
+def incident_reference_parse(value: str) -> int | None:
+    match = re.fullmatch(r"\s*(?:INC-?)?(\d+)\s*", value or "", flags=re.IGNORECASE)
+    return int(match.group(1)) if match else None
+
+
+class TransitionForm(PlainLabelsForm):
+    to = forms.ChoiceField(choices=Status.choices, widget=forms.HiddenInput)
+    expected_status = forms.ChoiceField(choices=Status.choices, required=False, widget=forms.HiddenInput)
+    note = forms.CharField(max_length=20000, required=False, widget=forms.Textarea(attrs={"rows": 3}))
+    resolution = forms.ChoiceField(choices=PERSON_RESOLUTIONS, required=False, initial=Resolution.FIXED)
+    duplicate_of = forms.CharField(
+        max_length=20, required=False, label="Duplicate of", widget=forms.TextInput(attrs={"placeholder": "INC-123"})
+    )
+
+    def __init__(self, *args, move: str | None = None, **kwargs):
+        # Ids unique per move: the page shows one form per allowed move.
+        kwargs.setdefault("auto_id", f"id_{move}_%s" if move else "id_%s")
+        super().__init__(*args, **kwargs)
+
+    def clean_note(self):
+        return self.cleaned_data["note"].strip()
+
+    def clean_duplicate_of(self):
+        raw = self.cleaned_data["duplicate_of"]
+        if not raw.strip():
+            return None
+        number = incident_reference_parse(raw)
+        if number is None:
+            raise ValidationError("Give the original incident as INC-123 or 123.")
+        return number
+
+    def clean(self):
+        cleaned = super().clean()
+        to = cleaned.get("to")
+        if to in MOVES_NEEDING_NOTE and not cleaned.get("note"):
+            self.add_error("note", MOVES_NEEDING_NOTE[to])
+        if to == Status.RESOLVED:
+            resolution = cleaned.get("resolution") or Resolution.FIXED
+            cleaned["resolution"] = resolution
+            if (
+                resolution == Resolution.DUPLICATE
+                and not cleaned.get("duplicate_of")
+                and "duplicate_of" not in self.errors
+            ):
+                self.add_error("duplicate_of", "Name the incident this one duplicates.")
+            if resolution != Resolution.DUPLICATE:
+                cleaned["duplicate_of"] = None
+        else:
+            cleaned["resolution"] = None
+            cleaned["duplicate_of"] = None
+        return cleaned
+
+
+class SeverityForm(PlainLabelsForm):
+    severity = forms.ChoiceField(choices=Severity.choices)
+
+
+class CommanderForm(PlainLabelsForm):
+    """``commander`` is a responder's id, empty for "no commander"; ``take`` means "me"."""
+
+    commander = forms.ModelChoiceField(queryset=None, required=False, empty_label="No commander")
+    take = forms.BooleanField(required=False)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["commander"].queryset = reads.responders()
+
+
+class NoteForm(PlainLabelsForm):
+    text = forms.CharField(
+        max_length=20000,
+        label="Add a note",
+        widget=forms.Textarea(attrs={"rows": 3, "placeholder": "What you see, what you tried, what is next."}),
+    )
+
+    def clean_text(self):
+        text = self.cleaned_data["text"].strip()
+        if not text:
+            raise ValidationError("Write something first.")
+        return text
+
+
+def _with_any(choices, label="Any"):
+    return [("", label), *choices]
+
+
+class DashboardFilterForm(PlainLabelsForm):
+    status = forms.ChoiceField(
+        choices=_with_any([(s.value, s.label) for s in OPEN_STATUSES], "Any open"), required=False
+    )
+    severity = forms.ChoiceField(choices=_with_any(Severity.choices), required=False)
+    service = forms.ModelChoiceField(
+        queryset=Service.objects.order_by("slug"), to_field_name="slug", required=False, empty_label="Any"
+    )
+    mine = forms.BooleanField(required=False, label="Mine (I command)")
+
+    def filters(self) -> dict:
+        """The valid filters; a bad value (a deleted service, say) is dropped rather than failing the page."""
+        self.is_valid()
+        return {name: value for name, value in getattr(self, "cleaned_data", {}).items() if value}
+
+
+class HistoryFilterForm(PlainLabelsForm):
+    q = forms.CharField(required=False, max_length=200, label="Search")
+    status = forms.ChoiceField(choices=_with_any(Status.choices), required=False)
+    severity = forms.ChoiceField(choices=_with_any(Severity.choices), required=False)
+    service = forms.ModelChoiceField(
+        queryset=Service.objects.order_by("slug"), to_field_name="slug", required=False, empty_label="Any"
+    )
+    detected_after = forms.DateField(
+        required=False, label="Detected from", widget=forms.DateInput(attrs={"type": "date"})
+    )
+    detected_before = forms.DateField(
+        required=False, label="Detected until", widget=forms.DateInput(attrs={"type": "date"})
+    )
+
+    def filters(self) -> dict:
+        self.is_valid()
+        return {name: value for name, value in getattr(self, "cleaned_data", {}).items() if value}

@@ -1,0 +1,123 @@
+"""Reads the browser pages need beyond incidents.selectors. Each returns a queryset with its joins decided."""
+
+from datetime import datetime, time
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db.models import Count, Prefetch, Q, QuerySet
+from django.utils import timezone
+
+from incidents import roles, selectors
+from incidents.models import OPEN_STATUSES, Incident, Resolution, Service, Severity, Status, TimelineEntry
+
+# Severities whose fixed incidents get a post-incident report (DESIGN: P0–P2 by default).
+DEFAULT_REPORT_SEVERITIES = (Severity.P0, Severity.P1, Severity.P2)
+
+
+def dashboard_incidents(*, filters: dict, user) -> QuerySet[Incident]:
+    """Open incidents for the dashboard, most severe first, then nearest deadline, narrowed by filters."""
+    incidents = selectors.incidents_open_for_dashboard()
+    if filters.get("status"):
+        incidents = incidents.filter(status=filters["status"])
+    if filters.get("severity"):
+        incidents = incidents.filter(severity=filters["severity"])
+    if filters.get("service"):
+        incidents = incidents.filter(services=filters["service"])
+    if filters.get("mine"):
+        incidents = incidents.filter(commander=user)
+    return incidents
+
+
+def severity_counts() -> list[dict]:
+    """Open and unacknowledged counts per severity, in one query, every severity present."""
+    rows = (
+        Incident.objects.filter(status__in=OPEN_STATUSES)
+        .values("severity")
+        .annotate(open=Count("id"), unacknowledged=Count("id", filter=Q(status=Status.DETECTED)))
+    )
+    by_severity = {row["severity"]: row for row in rows}
+    return [
+        {
+            "severity": severity,
+            "open": by_severity.get(severity, {}).get("open", 0),
+            "unacknowledged": by_severity.get(severity, {}).get("unacknowledged", 0),
+        }
+        for severity in Severity.values
+    ]
+
+
+def incident_ids_changed_since(since: datetime) -> list[int]:
+    return list(Incident.objects.filter(updated_at__gte=since).values_list("pk", flat=True))
+
+
+def history_incidents(*, filters: dict) -> QuerySet[Incident]:
+    """Every incident, newest first, for history and search."""
+    incidents = selectors.incidents_for_list().order_by("-detected_at", "-id")
+    if filters.get("q"):
+        query = filters["q"].strip()
+        match = Q(title__icontains=query) | Q(description__icontains=query)
+        reference = query.upper().removeprefix("INC-")
+        if reference.isdigit():
+            match |= Q(pk=int(reference))
+        incidents = incidents.filter(match)
+    if filters.get("status"):
+        incidents = incidents.filter(status=filters["status"])
+    if filters.get("severity"):
+        incidents = incidents.filter(severity=filters["severity"])
+    if filters.get("service"):
+        incidents = incidents.filter(services=filters["service"])
+    tz = timezone.get_current_timezone()
+    if filters.get("detected_after"):
+        incidents = incidents.filter(detected_at__gte=datetime.combine(filters["detected_after"], time.min, tz))
+    if filters.get("detected_before"):
+        incidents = incidents.filter(detected_at__lte=datetime.combine(filters["detected_before"], time.max, tz))
+    return incidents
+
+
+def services_with_open_incidents() -> QuerySet[Service]:
+    return Service.objects.order_by("slug").prefetch_related(
+        "owners",
+        Prefetch("incidents", queryset=selectors.incidents_open_for_dashboard(), to_attr="open_incidents"),
+    )
+
+
+def report_severities() -> tuple[str, ...]:
+    return tuple(getattr(settings, "REPORT_SEVERITIES", DEFAULT_REPORT_SEVERITIES))
+
+
+def incidents_awaiting_review() -> QuerySet[Incident]:
+    """Resolved as fixed, of a severity that gets a report, not yet reviewed; longest waiting first."""
+    return (
+        selectors.incidents_for_list()
+        .filter(status=Status.RESOLVED, resolution=Resolution.FIXED, severity__in=report_severities())
+        .order_by("resolved_at", "id")
+    )
+
+
+def responders() -> QuerySet:
+    """People who can command an incident: engineers, managers and superusers, by username."""
+    return (
+        get_user_model()
+        .objects.filter(is_active=True)
+        .filter(Q(groups__name__in=(roles.ENGINEER, roles.MANAGER)) | Q(is_superuser=True))
+        .distinct()
+        .order_by("username")
+    )
+
+
+def timeline_entries(*, incident: Incident, newest_first: bool, limit: int | None) -> tuple[list[TimelineEntry], int]:
+    """The incident's timeline (the newest ``limit`` entries when given) in the asked order, and the total."""
+    total = TimelineEntry.objects.filter(incident=incident).count()
+    newest = selectors.timeline_for_incident(incident=incident, newest_first=True)
+    entries = list(newest[:limit] if limit else newest)
+    if not newest_first:
+        entries.reverse()
+    return entries, total
+
+
+def timeline_entries_new(*, incident: Incident, after_id: int, since: datetime | None) -> list[TimelineEntry]:
+    """Entries after the last id the page has, plus any written recently (an earlier id may commit later)."""
+    recent = Q(pk__gt=after_id)
+    if since is not None:
+        recent |= Q(created_at__gte=since)
+    return list(selectors.timeline_for_incident(incident=incident).filter(recent))

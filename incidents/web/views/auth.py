@@ -1,0 +1,33 @@
+"""Sign in and out: Django's auth views, with login throttling."""
+
+import logging
+
+from django.contrib.auth import views as auth_views
+
+from incidents.web import throttle
+from incidents.web.forms import LoginForm
+
+logger = logging.getLogger(__name__)
+
+
+class LoginView(auth_views.LoginView):
+    """Django rotates the session key and CSRF token on sign-in; this adds throttling and a 429 when locked."""
+
+    form_class = LoginForm
+    template_name = "registration/login.html"
+    redirect_authenticated_user = True
+
+    def form_invalid(self, form):
+        response = super().form_invalid(form)
+        username = form.data.get("username", "")
+        address = throttle.client_address(self.request)
+        if form.throttled:
+            logger.warning("sign-in refused while locked out: username=%r address=%s", username, address)
+            response.status_code = 429
+        else:
+            logger.info("failed sign-in: username=%r address=%s", username, address)
+        return response
+
+
+class LogoutView(auth_views.LogoutView):
+    """POST only (Django's default), so a link or an image cannot sign anyone out."""

@@ -1,0 +1,155 @@
+/* Dashboard live updates: ask for what changed since the last answer, patch rows in place.
+ * Rows come from the same template as the page (_incident_row.html); a row whose version the page
+ * already shows is skipped. A new unacknowledged P0/P1 marks the title (and beeps, if sound is on). */
+(function () {
+  "use strict";
+
+  var root = document.getElementById("dashboard");
+  if (!root || !window.Orion) return;
+  var Orion = window.Orion;
+  var tbody = document.getElementById("incident-rows");
+  var cursor = root.dataset.cursor;
+  var baseTitle = document.title;
+  var unseen = [];
+
+  function rows() {
+    return Array.prototype.slice.call(tbody.querySelectorAll("tr.incident-row"));
+  }
+
+  function place(row) {
+    var key = row.dataset.sort;
+    var before = rows().find(function (other) {
+      return other.dataset.sort > key;
+    });
+    tbody.insertBefore(row, before || null);
+  }
+
+  function syncEmptyState() {
+    var empty = document.getElementById("empty-state");
+    if (empty) empty.hidden = rows().length > 0;
+  }
+
+  /* Title-bar cue and optional sound for a new unacknowledged P0/P1. Cleared when someone looks. */
+  function cue(row) {
+    unseen.push(row.dataset.severity);
+    var worst = unseen.slice().sort()[0];
+    document.title = "(" + unseen.length + ") New " + worst + " · " + baseTitle;
+    if (sound.enabled()) sound.play();
+  }
+
+  function clearCue() {
+    if (!unseen.length) return;
+    unseen = [];
+    document.title = baseTitle;
+  }
+  window.addEventListener("focus", clearCue);
+  document.addEventListener("pointerdown", clearCue);
+  document.addEventListener("keydown", clearCue);
+
+  var sound = (function () {
+    var button = document.getElementById("sound-toggle");
+    var AudioContext = window.AudioContext || window.webkitAudioContext;
+    var context = null;
+    var key = "orion.sound";
+    function enabled() {
+      try {
+        return AudioContext && window.localStorage.getItem(key) === "on";
+      } catch (e) {
+        return false;
+      }
+    }
+    function render() {
+      if (!button) return;
+      var on = enabled();
+      button.setAttribute("aria-pressed", on ? "true" : "false");
+      button.replaceChildren(Orion.icon(on ? "sound" : "sound-off"), document.createTextNode(on ? "Sound on" : "Sound off"));
+      button.title = on ? "A quiet beep for each new P0 or P1" : "Turn on a quiet beep for each new P0 or P1";
+    }
+    function play() {
+      try {
+        context = context || new AudioContext();
+        var start = context.currentTime;
+        [0, 0.18].forEach(function (at) {
+          var osc = context.createOscillator();
+          var gain = context.createGain();
+          osc.frequency.value = 880;
+          gain.gain.setValueAtTime(0.0001, start + at);
+          gain.gain.exponentialRampToValueAtTime(0.06, start + at + 0.02);
+          gain.gain.exponentialRampToValueAtTime(0.0001, start + at + 0.14);
+          osc.connect(gain).connect(context.destination);
+          osc.start(start + at);
+          osc.stop(start + at + 0.15);
+        });
+      } catch (e) {
+        /* no audio device: the title cue still works */
+      }
+    }
+    if (button && AudioContext) {
+      button.hidden = false;
+      render();
+      button.addEventListener("click", function () {
+        try {
+          window.localStorage.setItem(key, enabled() ? "off" : "on");
+        } catch (e) {
+          return;
+        }
+        render();
+        if (enabled()) play(); // also unlocks audio, which browsers allow only after a click
+      });
+    }
+    return { enabled: enabled, play: play };
+  })();
+
+  function apply(data) {
+    cursor = data.cursor;
+    if (data.resync) {
+      window.location.reload();
+      return true;
+    }
+    var changed = false;
+    (data.removed || []).forEach(function (id) {
+      var row = document.getElementById("incident-" + id);
+      if (row) {
+        row.remove();
+        changed = true;
+      }
+    });
+    if (data.rows_html) {
+      Orion.fragment(data.rows_html)
+        .querySelectorAll("tr.incident-row")
+        .forEach(function (row) {
+          var existing = document.getElementById(row.id);
+          if (existing && existing.dataset.version === row.dataset.version) return;
+          if (existing) {
+            existing.remove();
+            row.classList.add("is-updated");
+          } else {
+            row.classList.add("is-new");
+            if ((row.dataset.severity === "P0" || row.dataset.severity === "P1") && row.dataset.status === "detected") cue(row);
+          }
+          place(row);
+          changed = true;
+        });
+    }
+    if (data.counts_html) {
+      var counts = document.getElementById("severity-counts");
+      if (counts) counts.innerHTML = data.counts_html;
+    }
+    if (changed) {
+      syncEmptyState();
+      Orion.tick();
+    }
+    return changed;
+  }
+
+  var poller = Orion.poller(function () {
+    var params = new URLSearchParams(root.dataset.query || "");
+    params.set("since", cursor);
+    return Orion.getJSON(root.dataset.changesUrl + "?" + params.toString()).then(apply);
+  });
+
+  /* After an acknowledge from a row: fetch the change at once. */
+  document.addEventListener("orion:answer", function () {
+    poller.now();
+  });
+})();

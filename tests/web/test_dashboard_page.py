@@ -1,0 +1,83 @@
+"""The dashboard: open incidents by severity then deadline, counts per severity, filters, empty state."""
+
+import re
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from incidents import lifecycle
+from incidents.actors import Actor
+from incidents.services import incident_update
+from tests.factories import IncidentFactory, ServiceFactory
+
+
+def row_ids(html):
+    return [int(pk) for pk in re.findall(r'<tr id="incident-(\d+)"', html)]
+
+
+@pytest.mark.django_db
+def test_rows_ordered_by_severity_then_deadline(viewer_client, engineer):
+    now = timezone.now()
+    p2 = IncidentFactory(severity="P2")
+    p1_later = IncidentFactory(severity="P1", detected_at=now)
+    p1_sooner = IncidentFactory(severity="P1", detected_at=now - timedelta(minutes=5))
+    p0 = IncidentFactory(severity="P0")
+    closed = IncidentFactory(severity="P0")
+    lifecycle.transition(closed, "resolved", actor=Actor.for_user(engineer), note="x")
+    html = viewer_client.get("/").content.decode()
+    assert row_ids(html) == [p0.pk, p1_sooner.pk, p1_later.pk, p2.pk]
+
+
+@pytest.mark.django_db
+def test_row_shows_badge_services_status_age_commander_and_countdown(engineer_client, incident):
+    html = engineer_client.get("/").content.decode()
+    row = re.search(rf'<tr id="incident-{incident.pk}".*?</tr>', html, re.S).group(0)
+    for part in ('class="sev sev-p1"', "Checkout returns 502", "task-service", "status-detected", "Ack within",
+                 "data-ack-due=", "data-relative", "nobody", "Acknowledge INC-"):  # fmt: skip
+        assert part in row, part
+
+
+@pytest.mark.django_db
+def test_counts_per_severity(viewer_client, engineer):
+    IncidentFactory(severity="P0")
+    acked = IncidentFactory(severity="P0")
+    lifecycle.transition(acked, "acknowledged", actor=Actor.for_user(engineer))
+    IncidentFactory(severity="P3")
+    html = viewer_client.get("/").content.decode()
+    assert 'aria-label="2 open P0, 1 not acknowledged"' in html
+    assert 'aria-label="0 open P1, 0 not acknowledged"' in html
+    assert 'aria-label="1 open P3, 1 not acknowledged"' in html
+
+
+@pytest.mark.django_db
+def test_filters(engineer_client, engineer):
+    checkout = ServiceFactory(slug="checkout")
+    mine = IncidentFactory(severity="P2", services=[checkout])
+    incident_update(incident=mine, actor=Actor.for_user(engineer), commander=engineer)
+    other = IncidentFactory(severity="P1")
+    acked = IncidentFactory(severity="P3")
+    lifecycle.transition(acked, "acknowledged", actor=Actor.for_user(engineer))
+    get = lambda **q: row_ids(engineer_client.get("/", q).content.decode())  # noqa: E731
+    assert get(service="checkout") == [mine.pk]
+    assert get(severity="P1") == [other.pk]
+    assert get(status="acknowledged") == [acked.pk]
+    assert get(mine="on") == [mine.pk, acked.pk]  # acknowledging made erin commander of the P3
+    assert get(service="gone", severity="P1") == [other.pk]  # a bad value is dropped, not a 500
+
+
+@pytest.mark.django_db
+def test_empty_states(viewer_client):
+    assert "No open incidents. All quiet." in viewer_client.get("/").content.decode()
+    assert "No open incidents match these filters" in viewer_client.get("/?severity=P0").content.decode()
+
+
+@pytest.mark.django_db
+def test_assets_are_local_and_scripts_not_inline(viewer_client, incident):
+    for path in ("/", f"/incidents/{incident.pk}/", "/accounts/login/"):
+        response = viewer_client.get(path)
+        html = response.content.decode()
+        assert "http://" not in html.replace("http://www.w3.org", "") and "https://" not in html
+        assert re.findall(r"<script(?![^>]*\bsrc=)[^>]*>", html) == []
+        assert " onclick=" not in html and " onchange=" not in html
+        assert "script-src 'self'" in response["Content-Security-Policy"]

@@ -1,0 +1,45 @@
+"""403, 404 and 500 are proper pages for people (the API keeps its JSON errors)."""
+
+import pytest
+from django.template.loader import render_to_string
+from django.test import Client
+
+
+@pytest.mark.django_db
+def test_user_without_role_gets_a_403_page_that_says_why(signed_in, outsider):
+    response = signed_in(outsider).get("/")
+    assert response.status_code == 403
+    html = response.content.decode()
+    assert "You can't do this here" in html and "no Orion Ops role" in html
+    assert "Signed in as olga (no role)" in html and 'action="/accounts/logout/"' in html
+
+
+@pytest.mark.django_db
+def test_viewer_on_an_engineer_page_is_told_the_role_needed(viewer_client):
+    response = viewer_client.get("/incidents/new/")
+    assert (
+        response.status_code == 403 and "This needs the engineer role; you are a viewer." in response.content.decode()
+    )
+
+
+@pytest.mark.django_db
+def test_unknown_page_is_a_404_page(viewer_client):
+    response = viewer_client.get("/no/such/page/")
+    assert response.status_code == 404 and "/no/such/page/" in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_anonymous_404_still_renders():
+    response = Client().get("/no/such/page/")
+    assert response.status_code == 404 and "Nothing here" in response.content.decode()
+
+
+def test_500_page_stands_alone():
+    html = render_to_string("500.html")
+    assert "Something broke on our side" in html and "{%" not in html and "<link" not in html
+
+
+@pytest.mark.django_db
+def test_api_errors_stay_json(viewer_client):
+    response = viewer_client.get("/api/v1/nothing-here/")
+    assert response.status_code == 404 and response.json() == {"detail": "Not found."}
