@@ -1,6 +1,61 @@
 from django.apps import AppConfig
+from django.core import checks
 
 
 class DiagnosticsConfig(AppConfig):
     name = "diagnostics"
     verbose_name = "Diagnostics"
+
+    def ready(self):
+        from celery import signature
+
+        from diagnostics import conf, hooks, panel
+        from incidents import panels
+        from incidents import services as incident_services
+        from orion_ops.celery import app
+
+        incident_services.on_incident_created(hooks.incident_created)
+        incident_services.on_services_added(hooks.services_added)
+        panels.register(
+            key="diagnostics",
+            title="Diagnostics",
+            template="diagnostics/_incident_panel.html",
+            order=20,
+            context=panel.panel_context,
+        )
+        app.add_periodic_task(
+            float(conf.get("REAP_INTERVAL_SECONDS")),
+            signature("diagnostics.tasks.reap_stale_runs"),
+            name="diagnostics-reap-stale-runs",
+        )
+        checks.register(time_limits_check, checks.Tags.compatibility)
+
+
+def time_limits_check(app_configs=None, **kwargs):
+    """Each collector's hard limit must end before the broker redelivers its message."""
+    from django.conf import settings
+
+    from diagnostics.collectors import COLLECTORS
+    from diagnostics.services import collector_limits
+
+    errors = []
+    visibility = settings.CELERY_VISIBILITY_TIMEOUT
+    for kind in COLLECTORS:
+        limits = collector_limits(kind)
+        if limits.hard >= visibility:
+            errors.append(
+                checks.Error(
+                    f"The {kind} collector's hard time limit ({limits.hard} s) is not below "
+                    f"CELERY_VISIBILITY_TIMEOUT ({visibility} s): Redis would redeliver a run still in progress.",
+                    id="diagnostics.E001",
+                )
+            )
+        if limits.soft >= limits.hard:
+            errors.append(
+                checks.Error(
+                    f"The {kind} collector's soft time limit ({limits.soft} s) must be below its hard limit "
+                    f"({limits.hard} s), or runs are killed before they can record timed_out.",
+                    id="diagnostics.E002",
+                )
+            )
+    return errors

@@ -1,3 +1,9 @@
 """Diagnostics REST endpoints, under /api/v1/."""
 
-urlpatterns = []
+from django.urls import path
+
+from diagnostics.api import IncidentDiagnosticsView
+
+urlpatterns = [
+    path("incidents/<int:incident_id>/diagnostics/", IncidentDiagnosticsView.as_view(), name="incident-diagnostics"),
+]

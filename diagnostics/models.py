@@ -1,0 +1,122 @@
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from incidents.models import Incident, Service, TimelineEntry
+
+
+class TargetKind(models.TextChoices):
+    KUBERNETES = "kubernetes", "Kubernetes workload"
+    POSTGRES = "postgres", "PostgreSQL database"
+    PROMETHEUS = "prometheus", "Prometheus job"
+
+
+class Target(models.Model):
+    """Something diagnostics can inspect for a service: one per kind per service.
+
+    ``config`` holds the keys of the targets file (validated by
+    ``diagnostics.targets``). Secrets are never stored: only the names of the
+    environment variables that hold them (``dsn_env``, ``auth_header_env``).
+    """
+
+    service = models.ForeignKey(Service, on_delete=models.CASCADE, related_name="diagnostic_targets")
+    kind = models.CharField(max_length=16, choices=TargetKind.choices)
+    name = models.CharField(max_length=200, help_text="Shown in runs and on the timeline.")
+    config = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["service__slug", "kind"]
+        constraints = [models.UniqueConstraint(fields=["service", "kind"], name="one_target_per_kind_per_service")]
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.name}"
+
+
+class RunStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    TIMED_OUT = "timed_out", "Timed out"
+
+
+ACTIVE_RUN_STATUSES = (RunStatus.QUEUED, RunStatus.RUNNING)
+FINISHED_RUN_STATUSES = (RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.TIMED_OUT)
+
+
+class RunTrigger(models.TextChoices):
+    INCIDENT_CREATED = "incident_created", "Incident filed"
+    SERVICES_ADDED = "services_added", "Service added to the incident"
+    ON_DEMAND = "on_demand", "Requested"
+
+
+class DiagnosticRun(models.Model):
+    """One collector against one target for one incident.
+
+    A run is claimed by a conditional update (queued/running → running), so a
+    task redelivered after its worker died can finish a run left running.
+    ``attached_at`` is set by a conditional update in the same transaction as
+    the run's timeline entry: each run reaches the timeline exactly once.
+    During an alert storm an automatic run may follow a recent ``leader`` run
+    of the same target instead of inspecting it again; it gets the leader's
+    results when the leader finishes.
+    """
+
+    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="diagnostic_runs")
+    target = models.ForeignKey(Target, null=True, on_delete=models.SET_NULL, related_name="runs")
+    collector = models.CharField(max_length=16, choices=TargetKind.choices)
+    target_name = models.CharField(max_length=200)
+    status = models.CharField(max_length=16, choices=RunStatus.choices, default=RunStatus.QUEUED)
+    trigger = models.CharField(max_length=24, choices=RunTrigger.choices)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    leader = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="followers",
+        help_text="The run whose results this one shares (debounced during an alert storm).",
+    )  # fmt: skip
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True, help_text="Latest claim by a task delivery.")
+    finished_at = models.DateTimeField(null=True, blank=True)
+    window_start = models.DateTimeField(null=True, blank=True)
+    window_end = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+
+    checks_total = models.PositiveSmallIntegerField(default=0)
+    checks_done = models.PositiveSmallIntegerField(default=0)
+    findings = models.JSONField(default=list, blank=True)
+    error = models.TextField(blank=True)
+
+    attached_at = models.DateTimeField(null=True, blank=True)
+    timeline_entry = models.ForeignKey(
+        TimelineEntry, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["incident", "-created_at"], name="diagrun_by_incident"),
+            models.Index(fields=["target", "-created_at"], name="diagrun_by_target"),
+            models.Index(
+                fields=["status", "claimed_at"], name="diagrun_active", condition=Q(status__in=ACTIVE_RUN_STATUSES)
+            ),
+        ]
+        constraints = [
+            # Requests for the same incident and target reuse the active run, even when racing.
+            models.UniqueConstraint(
+                fields=["incident", "target"],
+                condition=Q(status__in=ACTIVE_RUN_STATUSES),
+                name="one_active_run_per_incident_target",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"run {self.pk} {self.collector}:{self.target_name} ({self.status})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in FINISHED_RUN_STATUSES

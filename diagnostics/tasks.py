@@ -1,0 +1,32 @@
+"""Celery tasks of diagnostics: thin wrappers over engine.py and services.py."""
+
+from celery import shared_task
+from celery.exceptions import SoftTimeLimitExceeded
+
+from diagnostics import engine, services
+
+
+@shared_task(
+    bind=True,
+    name="diagnostics.tasks.run_diagnostic",
+    # A worker that dies mid-run gets the message redelivered; the run is claimed again and finished.
+    acks_late=True,
+    reject_on_worker_lost=True,
+    # Retries are bounded by the engine (DIAGNOSTICS_MAX_RETRIES), only for transient errors.
+    max_retries=None,
+    ignore_result=True,
+)
+def run_diagnostic(self, run_id: int) -> str | None:
+    """Run one diagnostic. Queue and time limits (per collector) come with the message: see run_enqueue."""
+    _hard, soft = self.request.timelimit or (None, None)
+    outcome = engine.run_execute(
+        run_id=run_id, retries=self.request.retries, interrupts=(SoftTimeLimitExceeded,), soft_time_limit=soft
+    )
+    if outcome.retry_in is not None:
+        raise self.retry(countdown=outcome.retry_in)
+    return outcome.status
+
+
+@shared_task(name="diagnostics.tasks.reap_stale_runs", time_limit=120, soft_time_limit=100, ignore_result=True)
+def reap_stale_runs() -> int:
+    return services.runs_reap_stale()

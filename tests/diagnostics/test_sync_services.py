@@ -1,0 +1,159 @@
+"""python manage.py sync_services: round trip, dry run, prune, and every error with its path."""
+
+import io
+import textwrap
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from diagnostics.models import Target
+from incidents.models import Service
+from tests.factories import IncidentFactory, ServiceFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+TARGETS = """
+services:
+  - slug: task-service
+    name: Task service
+    owners: [erin]
+    targets:
+      kubernetes: {kubeconfig: /etc/orion/kubeconfig, context: prod, namespace: orion-prod,
+                   selector: app=task-service, deployment: task-service, actions: false}
+      postgres: {dsn_env: TASK_DB_DSN, pool_size_per_pod: 10}
+      prometheus: {url: "http://prometheus:9090", labels: {service: task-service}}
+  - slug: notification-service
+    name: Notification service
+    targets:
+      postgres: {dsn_env: NOTIFY_DB_DSN, name: notify-db}
+"""
+
+
+def sync(tmp_path, text: str, *args: str) -> tuple[str, str]:
+    path = tmp_path / "targets.yaml"
+    path.write_text(textwrap.dedent(text))
+    out, err = io.StringIO(), io.StringIO()
+    call_command("sync_services", str(path), *args, stdout=out, stderr=err)
+    return out.getvalue(), err.getvalue()
+
+
+def state():
+    return sorted(
+        (t.service.slug, t.kind, t.name, tuple(sorted(t.config.items())))
+        for t in Target.objects.select_related("service")
+    )
+
+
+def test_round_trip_is_idempotent(tmp_path):
+    UserFactory(username="erin")
+    out, _ = sync(tmp_path, TARGETS)
+    assert "created service task-service" in out and "created postgres target of notification-service" in out
+    assert out.strip().endswith("2 service(s) in " + str(tmp_path / "targets.yaml") + "; 7 change(s)")
+    task = Service.objects.get(slug="task-service")
+    assert [u.username for u in task.owners.all()] == ["erin"]
+    postgres = Target.objects.get(service=task, kind="postgres")
+    assert postgres.config == {"dsn_env": "TASK_DB_DSN", "pool_size_per_pod": 10} and postgres.name == "task-service"
+    assert Target.objects.get(service__slug="notification-service").name == "notify-db"
+    before = state()
+
+    again, _ = sync(tmp_path, TARGETS)
+    assert "; 0 change(s)" in again and "created" not in again
+    assert state() == before
+
+
+def test_changes_and_removed_targets_are_applied(tmp_path):
+    sync(tmp_path, TARGETS.replace("    owners: [erin]\n", ""))
+    changed = TARGETS.replace("    owners: [erin]\n", "").replace("pool_size_per_pod: 10", "pool_size_per_pod: 20")
+    changed = changed.replace(
+        '      prometheus: {url: "http://prometheus:9090", labels: {service: task-service}}\n', ""
+    )
+    out, _ = sync(tmp_path, changed)
+    assert "updated postgres target of task-service" in out
+    assert "deleted prometheus target of task-service" in out
+    assert Target.objects.get(kind="postgres", service__slug="task-service").config["pool_size_per_pod"] == 20
+    assert not Target.objects.filter(kind="prometheus").exists()
+
+
+def test_dry_run_changes_nothing(tmp_path):
+    out, _ = sync(tmp_path, TARGETS.replace("    owners: [erin]\n", ""), "--dry-run")
+    assert "would have created service task-service" in out and "dry run: nothing written" in out
+    assert not Service.objects.exists() and not Target.objects.exists()
+
+
+def test_prune_is_off_by_default_and_refuses_services_with_incidents(tmp_path):
+    ServiceFactory(slug="legacy")
+    busy = ServiceFactory(slug="busy")
+    IncidentFactory(services=[busy])
+    text = TARGETS.replace("    owners: [erin]\n", "")
+    sync(tmp_path, text)
+    assert Service.objects.filter(slug__in=["legacy", "busy"]).count() == 2
+    with pytest.raises(CommandError):
+        sync(tmp_path, text, "--prune")
+    assert Service.objects.filter(slug="legacy").exists()  # nothing changed
+    busy.incidents.clear()
+    out, _ = sync(tmp_path, text, "--prune")
+    assert "deleted service busy" in out and "deleted service legacy" in out
+    assert sorted(Service.objects.values_list("slug", flat=True)) == ["notification-service", "task-service"]
+
+
+BROKEN = """
+services:
+  - slug: task-service
+    name: Task service
+    owners: [nobody]
+    targets:
+      postgres: {pool_size_per_pod: 0}
+      kubernetes: {namespace: prod, selector: app=x}
+  - slug: Not A Slug
+    targets:
+      prometheus: {url: "http://admin:hunter2@prometheus:9090", labels: {}}
+      postgres: {dsn: "postgres://app:hunter2@db/app", dsn_env: "postgres://app:hunter2@db/app"}
+      redis: {url: x}
+  - slug: task-service
+    name: Duplicate
+"""
+
+
+def test_every_error_is_reported_with_its_path_and_nothing_changes(tmp_path):
+    ServiceFactory(slug="task-service", name="Before")
+    path = tmp_path / "targets.yaml"
+    path.write_text(textwrap.dedent(BROKEN))
+    err = io.StringIO()
+    with pytest.raises(CommandError) as caught:
+        call_command("sync_services", str(path), stdout=io.StringIO(), stderr=err)
+    assert caught.value.returncode == 1
+    assert "nothing changed" in str(caught.value)
+    lines = err.getvalue().splitlines()
+    for expected in [
+        "services[0].owners[0]: no active user named 'nobody'",
+        "services[0].targets.postgres.dsn_env: required",
+        "services[0].targets.postgres.pool_size_per_pod: must be a positive integer",
+        "services[0].targets.kubernetes.kubeconfig: required (or in_cluster: true)",
+        "services[1].slug: required: lower-case letters, digits and dashes",
+        "services[1].name: required",
+        "services[1].targets.prometheus.url: must not contain credentials; name an environment variable with "
+        "auth_header_env",
+        "services[1].targets.prometheus.labels: must be a non-empty mapping of label names to values",
+        "services[1].targets.postgres.dsn: unknown key (put the DSN in an environment variable and name it with "
+        "dsn_env)",
+        "services[1].targets.postgres.dsn_env: must be the NAME of an environment variable (letters, digits, _), "
+        "not its value",
+        "services[1].targets.redis: unknown target kind; use one of: kubernetes, postgres, prometheus",
+        "services[2].slug: duplicate of services[0]",
+    ]:
+        assert expected in lines, f"missing: {expected}\n" + "\n".join(lines)
+    assert "hunter2" not in err.getvalue()
+    assert Service.objects.get(slug="task-service").name == "Before"
+    assert not Target.objects.exists()
+
+
+def test_invalid_yaml_and_missing_file(tmp_path):
+    path = tmp_path / "targets.yaml"
+    path.write_text("services: [\n")
+    err = io.StringIO()
+    with pytest.raises(CommandError):
+        call_command("sync_services", str(path), stderr=err)
+    assert err.getvalue().startswith("line ") and "not valid YAML" in err.getvalue()
+    with pytest.raises(CommandError, match="No such file"):
+        call_command("sync_services", str(tmp_path / "missing.yaml"))
