@@ -27,6 +27,7 @@ KEYS: dict[str, dict[str, tuple[str, bool]]] = {
         "selector": ("label selector", True),
         "deployment": ("text", False),
         "actions": ("boolean", False),
+        "timeout_seconds": ("positive integer", False),
     },
     TargetKind.POSTGRES: {
         "name": ("text", False),

@@ -121,6 +121,8 @@ class Incident(models.Model):
                 condition=Q(status="detected", sla_breached_at__isnull=True),
             ),
             models.Index(fields=["status", "-detected_at"], name="incident_status_detected"),
+            # The dashboard's poller asks what changed since its last look.
+            models.Index(fields=["updated_at"], name="incident_updated"),
             models.Index(
                 fields=["integration", "dedup_key", "-detected_at"],
                 name="incident_by_alert_key",

@@ -53,7 +53,7 @@ def sla_breach_mark(*, incident_id: int, now: datetime) -> bool:
                 status=Status.DETECTED,
                 sla_breached_at__isnull=True,
                 ack_due_at__lte=now,
-            ).update(sla_breached_at=now)
+            ).update(sla_breached_at=now, updated_at=now)
             if not won:
                 return False
             incident = Incident.objects.get(pk=incident_id)

@@ -44,7 +44,7 @@ class AppServer:
             try:
                 requests.get(f"{self.url}/healthz", timeout=1)
                 return self
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):
                 time.sleep(0.2)
         raise RuntimeError("gunicorn did not start")
 

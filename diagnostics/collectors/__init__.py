@@ -1,10 +1,14 @@
 """Collectors by kind. A target of a kind without a collector here gets no runs (yet)."""
 
 from diagnostics.collectors.base import Collector
+from diagnostics.collectors.kubernetes import KubernetesCollector
 from diagnostics.collectors.postgres import PostgresCollector
+from diagnostics.collectors.prometheus import PrometheusCollector
 
 COLLECTORS: dict[str, type[Collector]] = {
     PostgresCollector.kind: PostgresCollector,
+    PrometheusCollector.kind: PrometheusCollector,
+    KubernetesCollector.kind: KubernetesCollector,
 }
 
 
