@@ -33,7 +33,8 @@ class AppServer:
         self.process = subprocess.Popen(
             [
                 sys.executable, "-m", "gunicorn", "orion_ops.wsgi:application",
-                "--bind", f"127.0.0.1:{self.port}", "--workers", str(self.workers), "--threads", str(self.threads), "--timeout", "60",
+                "--bind", f"127.0.0.1:{self.port}", "--workers", str(self.workers),
+                "--threads", str(self.threads), "--timeout", "60",
             ],
             cwd=ROOT, env=self.env, stdout=self._log, stderr=subprocess.STDOUT,
         )  # fmt: skip

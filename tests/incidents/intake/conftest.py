@@ -4,9 +4,8 @@ import pytest
 from django.conf import settings
 from rest_framework.test import APIClient
 
-from tests.app_server import AppServer
-
 from incidents.integrations import integration_create
+from tests.app_server import AppServer
 from tests.factories import ServiceFactory
 
 
