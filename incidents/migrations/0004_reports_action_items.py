@@ -6,64 +6,163 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('incidents', '0003_alert_intake'),
+        ("incidents", "0003_alert_intake"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='ActionItem',
+            name="ActionItem",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('title', models.CharField(max_length=300)),
-                ('description', models.TextField(blank=True, max_length=10000)),
-                ('due_date', models.DateField(blank=True, null=True)),
-                ('priority', models.CharField(choices=[('high', 'High'), ('medium', 'Medium'), ('low', 'Low')], default='medium', max_length=8)),
-                ('type', models.CharField(choices=[('detective', 'Detective'), ('preventive', 'Preventive'), ('corrective', 'Corrective')], default='corrective', max_length=12)),
-                ('status', models.CharField(choices=[('open', 'Open'), ('done', 'Done'), ('wont_do', "Won't do")], default='open', max_length=8)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('completed_at', models.DateTimeField(blank=True, null=True)),
-                ('last_reminded_on', models.DateField(blank=True, null=True)),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('incident', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='action_items', to='incidents.incident')),
-                ('owner', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='action_items', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("title", models.CharField(max_length=300)),
+                ("description", models.TextField(blank=True, max_length=10000)),
+                ("due_date", models.DateField(blank=True, null=True)),
+                (
+                    "priority",
+                    models.CharField(
+                        choices=[("high", "High"), ("medium", "Medium"), ("low", "Low")], default="medium", max_length=8
+                    ),
+                ),
+                (
+                    "type",
+                    models.CharField(
+                        choices=[
+                            ("detective", "Detective"),
+                            ("preventive", "Preventive"),
+                            ("corrective", "Corrective"),
+                        ],
+                        default="corrective",
+                        max_length=12,
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("open", "Open"), ("done", "Done"), ("wont_do", "Won't do")],
+                        default="open",
+                        max_length=8,
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("completed_at", models.DateTimeField(blank=True, null=True)),
+                ("last_reminded_on", models.DateField(blank=True, null=True)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "incident",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="action_items",
+                        to="incidents.incident",
+                    ),
+                ),
+                (
+                    "owner",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="action_items",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['status', 'due_date', 'id'],
-                'indexes': [models.Index(condition=models.Q(('status', 'open')), fields=['due_date'], name='action_item_open_due'), models.Index(fields=['owner', 'status'], name='action_item_owner')],
+                "ordering": ["status", "due_date", "id"],
+                "indexes": [
+                    models.Index(
+                        condition=models.Q(("status", "open")), fields=["due_date"], name="action_item_open_due"
+                    ),
+                    models.Index(fields=["owner", "status"], name="action_item_owner"),
+                ],
             },
         ),
         migrations.CreateModel(
-            name='Report',
+            name="Report",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('status', models.CharField(choices=[('draft', 'Draft'), ('in_review', 'In review'), ('changes_requested', 'Changes requested'), ('approved', 'Approved')], default='draft', max_length=20)),
-                ('version', models.PositiveIntegerField(default=1, help_text='Bumped by every save; a stale save is refused.')),
-                ('title', models.CharField(max_length=200)),
-                ('summary', models.TextField(blank=True, max_length=50000)),
-                ('root_cause', models.TextField(blank=True, max_length=50000)),
-                ('impact', models.TextField(blank=True, max_length=50000)),
-                ('resolution', models.TextField(blank=True, max_length=50000)),
-                ('lessons_learned', models.TextField(blank=True, max_length=50000)),
-                ('pinned_entries', models.JSONField(blank=True, default=list)),
-                ('hidden_entries', models.JSONField(blank=True, default=list)),
-                ('impact_data', models.JSONField(blank=True, default=dict, help_text='Figures computed when drafted.')),
-                ('review_comment', models.TextField(blank=True, max_length=10000)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('submitted_at', models.DateTimeField(blank=True, null=True)),
-                ('approved_at', models.DateTimeField(blank=True, null=True)),
-                ('approved_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('incident', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='report', to='incidents.incident')),
-                ('submitted_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('updated_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("draft", "Draft"),
+                            ("in_review", "In review"),
+                            ("changes_requested", "Changes requested"),
+                            ("approved", "Approved"),
+                        ],
+                        default="draft",
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "version",
+                    models.PositiveIntegerField(default=1, help_text="Bumped by every save; a stale save is refused."),
+                ),
+                ("title", models.CharField(max_length=200)),
+                ("summary", models.TextField(blank=True, max_length=50000)),
+                ("root_cause", models.TextField(blank=True, max_length=50000)),
+                ("impact", models.TextField(blank=True, max_length=50000)),
+                ("resolution", models.TextField(blank=True, max_length=50000)),
+                ("lessons_learned", models.TextField(blank=True, max_length=50000)),
+                ("pinned_entries", models.JSONField(blank=True, default=list)),
+                ("hidden_entries", models.JSONField(blank=True, default=list)),
+                ("impact_data", models.JSONField(blank=True, default=dict, help_text="Figures computed when drafted.")),
+                ("review_comment", models.TextField(blank=True, max_length=10000)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("submitted_at", models.DateTimeField(blank=True, null=True)),
+                ("approved_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "approved_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "incident",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="report", to="incidents.incident"
+                    ),
+                ),
+                (
+                    "submitted_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "updated_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-updated_at'],
-                'indexes': [models.Index(fields=['status', '-updated_at'], name='report_queue')],
+                "ordering": ["-updated_at"],
+                "indexes": [models.Index(fields=["status", "-updated_at"], name="report_queue")],
             },
         ),
     ]

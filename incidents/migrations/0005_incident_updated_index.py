@@ -5,15 +5,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('incidents', '0004_reports_action_items'),
+        ("incidents", "0004_reports_action_items"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='incident',
-            index=models.Index(fields=['updated_at'], name='incident_updated'),
+            model_name="incident",
+            index=models.Index(fields=["updated_at"], name="incident_updated"),
         ),
     ]
