@@ -3,6 +3,7 @@
 from dataclasses import dataclass, field
 
 from diagnostics import selectors
+from diagnostics.charts import finding_chart
 from diagnostics.collectors.base import worst_status
 from diagnostics.models import ACTIVE_RUN_STATUSES, DiagnosticRun
 from diagnostics.runbooks import runbook_get, runbook_url
@@ -45,6 +46,7 @@ def _finding_view(finding: dict) -> dict:
     view["threshold_text"] = (
         ", ".join(f"{k} {v}" for k, v in threshold.items()) if isinstance(threshold, dict) else threshold
     )
+    view["chart"] = finding_chart(finding)
     return view
 
 

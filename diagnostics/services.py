@@ -165,7 +165,9 @@ def run_claim(*, run_id: int, now: datetime | None = None) -> DiagnosticRun | No
     if run.window_end is None:
         # The window is fixed at the first claim, so a retried run inspects the same period.
         run.window_start = run.incident.detected_at - timedelta(seconds=conf.get("LOOKBACK_SECONDS"))
-        run.window_end = now
+        # A resolved incident is looked at up to its resolution, not up to today.
+        resolved = run.incident.resolved_at
+        run.window_end = min(now, resolved) if resolved and resolved > run.window_start else now
         run.save(update_fields=["window_start", "window_end"])
     return run
 
