@@ -6,6 +6,7 @@ detected to resolved); a resolved incident may reopen to acknowledged; nothing
 leaves reviewed, and reviewed is reached only by approving the report.
 """
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -15,6 +16,8 @@ from django.utils import timezone
 from incidents.actors import Actor
 from incidents.models import Incident, Resolution, Status, TimelineKind
 from incidents.timeline import timeline_entry_add
+
+logger = logging.getLogger(__name__)
 
 ALLOWED_MOVES: dict[str, frozenset[str]] = {
     Status.DETECTED: frozenset({Status.ACKNOWLEDGED, Status.DIAGNOSING, Status.MITIGATED, Status.RESOLVED}),
@@ -200,4 +203,8 @@ def _after_commit(incident_id: int, old: str, new: str, resolution: str) -> None
 
     metrics.TRANSITIONS.labels(to=new).inc()
     for hook in _follow_ups:
-        hook(incident_id, old, new, resolution)
+        # The move is committed: a failing follow-up is logged, never turned into an error for the mover.
+        try:
+            hook(incident_id, old, new, resolution)
+        except Exception:
+            logger.exception("follow-up %s of incident %s (%s → %s) failed", hook.__name__, incident_id, old, new)

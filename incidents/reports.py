@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from incidents import lifecycle
 from incidents.actors import Actor
+from incidents.impact import impact_for_incident
 from incidents.models import (
     ActionItemStatus,
     Incident,
@@ -160,12 +161,17 @@ def _draft_sections(incident: Incident) -> dict:
         root_cause = TO_FILL
 
     states = time_in_states(incident)
-    impact_lines = [
-        "- Requests failed: " + TO_FILL,
-        "- Error rate (peak / average): " + TO_FILL,
-        "- Response time before vs during: " + TO_FILL,
-        "- Data loss: " + TO_FILL,
-    ]
+    measured = impact_for_incident(incident)
+    if measured and measured[1]:
+        impact_lines, impact_data = measured[0] + ["- Data loss: " + TO_FILL], measured[1]
+    else:
+        impact_lines = (measured[0] if measured else []) + [
+            "- Requests failed: " + TO_FILL,
+            "- Error rate (peak / average): " + TO_FILL,
+            "- Response time before vs during: " + TO_FILL,
+            "- Data loss: " + TO_FILL,
+        ]
+        impact_data = {}
     impact_lines += [f"- Time {name}: {human_duration(span)}" for name, span in states]
     resolution_notes = [
         entry.data.get("note")
@@ -185,7 +191,7 @@ def _draft_sections(incident: Incident) -> dict:
         "impact": "\n".join(impact_lines),
         "resolution": resolution,
         "lessons_learned": "- " + TO_FILL,
-        "impact_data": {"time_in_states": {name: span.total_seconds() for name, span in states}},
+        "impact_data": {"time_in_states": {name: span.total_seconds() for name, span in states}, **impact_data},
     }
 
 
