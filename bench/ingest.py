@@ -200,7 +200,7 @@ def main() -> None:
             try:
                 requests.get(f"{base}/healthz", timeout=1)
                 break
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):
                 time.sleep(0.2)
         results: dict[str, list[float]] = {k: [] for k in ("a", "b", "c", "d", "baseline")}
         starts = (datetime.now(UTC) - timedelta(minutes=5)).isoformat()
