@@ -384,7 +384,9 @@ def _apply_firing(integration, group, firing, payload, known_services, now, acto
             _mark_resolved(unlocked, group.resolved, now)
         return Outcome(key, "repeat", unlocked.pk)
 
-    incident = _open_incident(integration, key)
+    # Lock the open incident only when there is one; with none, the partial unique
+    # constraint (one open incident per key) settles a race between two openers.
+    incident = _open_incident(integration, key) if unlocked is not None else None
     if incident is None:
         latest = _latest_incident(integration, key)
         if latest is not None and not _new_firings(latest, firing):

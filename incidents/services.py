@@ -78,7 +78,7 @@ def incident_create(
             **(alert_fields or {}),
         )
         if services:
-            incident.services.set(services)
+            incident.services.add(*services)  # a new incident has none: no need to diff like set()
         timeline_entry_add(
             incident=incident,
             kind=TimelineKind.CREATED,
