@@ -1,7 +1,7 @@
 from django import forms
 from django.contrib import admin
 
-from diagnostics.models import DiagnosticRun, Target
+from diagnostics.models import DiagnosticRun, Mitigation, Target
 from diagnostics.targets import target_config_clean
 
 
@@ -48,4 +48,24 @@ class DiagnosticRunAdmin(admin.ModelAdmin):
         return False
 
     def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Mitigation)
+class MitigationAdmin(admin.ModelAdmin):
+    """Mitigations are an audit trail: confirmed in the API, written by their task; the admin shows them."""
+
+    list_display = ["id", "incident", "action", "service_slug", "replicas", "status", "actor_name", "created_at"]
+    list_filter = ["status", "action"]
+    list_select_related = ["incident"]
+    search_fields = ["service_slug", "deployment", "actor_name"]
+    readonly_fields = [f.name for f in Mitigation._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
         return False

@@ -1,13 +1,14 @@
-"""REST: GET|POST /api/v1/incidents/{id}/diagnostics/."""
+"""REST: GET|POST /api/v1/incidents/{id}/diagnostics/ and /api/v1/incidents/{id}/mitigations/."""
 
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field, inline_serializer
 from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 
-from diagnostics import selectors, services
+from diagnostics import mitigations, selectors, services
 from diagnostics.collectors import COLLECTORS
-from diagnostics.models import DiagnosticRun, RunTrigger
+from diagnostics.models import DiagnosticRun, Mitigation, MitigationAction, RunTrigger
+from incidents.actors import Actor
 from incidents.models import Incident, Status
 from incidents.services import IncidentLockedError
 
@@ -114,3 +115,134 @@ class IncidentDiagnosticsView(generics.GenericAPIView):
             return Response({"detail": detail}, status=status.HTTP_400_BAD_REQUEST)
         fresh = selectors.runs_for_incident(incident=incident).filter(pk__in=[r.pk for r in runs])
         return Response({"runs": DiagnosticRunSerializer(fresh, many=True).data}, status=status.HTTP_202_ACCEPTED)
+
+
+# -- mitigations -----------------------------------------------------------------------
+
+
+class MitigationSerializer(serializers.ModelSerializer):
+    # A plain string here: the request documents the choices (one enum component, no naming collision).
+    action = serializers.CharField(read_only=True, help_text='"scale" or "restart".')
+    service = serializers.CharField(source="service_slug", read_only=True)
+    target = serializers.SerializerMethodField()
+    actor = serializers.CharField(source="actor_name", read_only=True)
+
+    class Meta:
+        model = Mitigation
+        fields = [
+            "id",
+            "incident",
+            "action",
+            "service",
+            "target",
+            "deployment",
+            "namespace",
+            "replicas",
+            "command",
+            "warnings",
+            "status",
+            "actor",
+            "created_at",
+            "started_at",
+            "finished_at",
+            "replicas_before",
+            "replicas_after",
+            "detail",
+            "error",
+            "timeline_entry",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(TargetRefSerializer)
+    def get_target(self, mitigation: Mitigation) -> dict:
+        return {"kind": "kubernetes", "name": mitigation.target_name}
+
+
+class MitigationRequestSerializer(serializers.Serializer):
+    action = serializers.ChoiceField(choices=MitigationAction.choices)
+    service = serializers.SlugField(help_text="The slug of an affected service with a kubernetes target.")
+    replicas = serializers.IntegerField(
+        required=False, allow_null=True, help_text="For scale: 1 to DIAGNOSTICS_MITIGATION_MAX_REPLICAS (50)."
+    )
+    confirm = serializers.BooleanField(
+        default=False, help_text="Without true, nothing runs: the answer is a 400 saying what would run."
+    )
+
+
+UNCONFIRMED = inline_serializer(
+    "MitigationUnconfirmed",
+    {
+        "detail": serializers.CharField(),
+        "would_run": serializers.CharField(),
+        "warnings": serializers.ListField(child=serializers.CharField()),
+        "current_replicas": serializers.IntegerField(allow_null=True),
+    },
+)
+
+
+class IncidentMitigationsView(generics.GenericAPIView):
+    """Scale or restart a service's deployment for an incident. Reading needs viewer, acting engineer."""
+
+    serializer_class = MitigationSerializer
+    pagination_class = None
+    filter_backends = []
+
+    def get_queryset(self):
+        return Incident.objects.all()
+
+    @extend_schema(
+        summary="An incident's mitigations, newest first",
+        responses=inline_serializer("Mitigations", {"mitigations": MitigationSerializer(many=True)}),
+    )
+    def get(self, request, incident_id: int):
+        incident = get_object_or_404(Incident, pk=incident_id)
+        items = mitigations.mitigations_for_incident(incident=incident)
+        return Response({"mitigations": MitigationSerializer(items, many=True).data})
+
+    @extend_schema(
+        summary="Scale or rollout-restart a service's deployment (after confirmation)",
+        request=MitigationRequestSerializer,
+        responses={
+            202: MitigationSerializer,
+            400: OpenApiResponse(
+                UNCONFIRMED, description="Not confirmed: what would run and the warnings; or field errors"
+            ),
+            403: OpenApiResponse(description="Actions are disabled for the target, or the role is not engineer"),
+            409: OpenApiResponse(
+                description="The incident is reviewed, or a mitigation of the deployment is under way"
+            ),
+        },
+    )
+    def post(self, request, incident_id: int):
+        incident = get_object_or_404(Incident, pk=incident_id)
+        form = MitigationRequestSerializer(data=request.data or {})
+        form.is_valid(raise_exception=True)
+        if incident.status == Status.REVIEWED:
+            raise IncidentLockedError(
+                f"{incident.reference} is reviewed; its record is closed.", status=incident.status
+            )
+        data = form.validated_data
+        try:
+            plan = mitigations.mitigation_plan(
+                incident=incident, action=data["action"], service_slug=data["service"], replicas=data.get("replicas")
+            )
+        except mitigations.MitigationInputError as exc:
+            return Response(exc.errors, status=status.HTTP_400_BAD_REQUEST)
+        except mitigations.ActionsDisabledError as exc:
+            return Response({"detail": exc.detail}, status=status.HTTP_403_FORBIDDEN)
+        if not data["confirm"]:
+            detail = f"{plan.summary}? Nothing ran: send the same request with confirm: true to run it."
+            return Response(
+                {
+                    "detail": detail,
+                    "would_run": plan.command,
+                    "warnings": plan.warnings,
+                    "current_replicas": plan.current_replicas,
+                },
+                status=status.HTTP_400_BAD_REQUEST,
+            )
+        try:
+            mitigation = mitigations.mitigation_request(plan=plan, actor=Actor.for_request(request))
+        except mitigations.MitigationBusyError as exc:
+            return Response({"detail": exc.detail, "mitigation": exc.mitigation_id}, status=status.HTTP_409_CONFLICT)
+        return Response(MitigationSerializer(mitigation).data, status=status.HTTP_202_ACCEPTED)

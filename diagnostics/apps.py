@@ -9,7 +9,7 @@ class DiagnosticsConfig(AppConfig):
     def ready(self):
         from celery import signature
 
-        from diagnostics import conf, hooks, panel
+        from diagnostics import conf, hooks, mitigations, panel
         from incidents import panels
         from incidents import services as incident_services
         from orion_ops.celery import app
@@ -23,18 +23,31 @@ class DiagnosticsConfig(AppConfig):
             order=20,
             context=panel.panel_context,
         )
+        panels.register(
+            key="mitigations",
+            title="Mitigate",
+            template="diagnostics/_mitigations_panel.html",
+            order=25,
+            context=mitigations.panel_context,
+        )
         app.add_periodic_task(
             float(conf.get("REAP_INTERVAL_SECONDS")),
             signature("diagnostics.tasks.reap_stale_runs"),
             name="diagnostics-reap-stale-runs",
         )
+        app.add_periodic_task(
+            float(conf.get("REAP_INTERVAL_SECONDS")),
+            signature("diagnostics.tasks.reap_stale_mitigations"),
+            name="diagnostics-reap-stale-mitigations",
+        )
         checks.register(time_limits_check, checks.Tags.compatibility)
 
 
 def time_limits_check(app_configs=None, **kwargs):
-    """Each collector's hard limit must end before the broker redelivers its message."""
+    """Each collector's (and the mitigation task's) hard limit must end before the broker redelivers its message."""
     from django.conf import settings
 
+    from diagnostics import mitigations
     from diagnostics.collectors import COLLECTORS
     from diagnostics.services import collector_limits
 
@@ -58,4 +71,14 @@ def time_limits_check(app_configs=None, **kwargs):
                     id="diagnostics.E002",
                 )
             )
+    limits = mitigations.setting(mitigations.SOFT_TIME_LIMIT), mitigations.setting(mitigations.TIME_LIMIT)
+    if limits[1] >= visibility or limits[0] >= limits[1]:
+        errors.append(
+            checks.Error(
+                f"Mitigation time limits (soft {limits[0]} s, hard {limits[1]} s) must be soft < hard < "
+                f"CELERY_VISIBILITY_TIMEOUT ({visibility} s): the soft limit records a timed-out action's outcome, "
+                "and a mitigation still running past the hard limit is reported as lost.",
+                id="diagnostics.E003",
+            )
+        )
     return errors

@@ -120,3 +120,92 @@ class DiagnosticRun(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.status in FINISHED_RUN_STATUSES
+
+
+class MitigationAction(models.TextChoices):
+    SCALE = "scale", "Scale deployment"
+    RESTART = "restart", "Rollout restart"
+
+
+class MitigationStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+
+
+ACTIVE_MITIGATION_STATUSES = (MitigationStatus.QUEUED, MitigationStatus.RUNNING)
+
+
+class Mitigation(models.Model):
+    """A confirmed action on a service's Kubernetes deployment (scale or rollout restart) for an incident.
+
+    Created by the API after the person confirmed the exact command; executed
+    by a task that claims it with a conditional update (queued → running), so a
+    redelivered task never acts twice. Its outcome and its timeline entry are
+    written in one transaction by a conditional update (running → finished):
+    one entry per mitigation. Who asked is kept for the audit trail.
+    """
+
+    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="mitigations")
+    service = models.ForeignKey(Service, null=True, on_delete=models.SET_NULL, related_name="+")
+    target = models.ForeignKey(Target, null=True, on_delete=models.SET_NULL, related_name="mitigations")
+    service_slug = models.CharField(max_length=100)
+    target_name = models.CharField(max_length=200)
+    deployment = models.CharField(max_length=253)
+    namespace = models.CharField(max_length=63)
+    action = models.CharField(max_length=16, choices=MitigationAction.choices)
+    replicas = models.PositiveIntegerField(null=True, blank=True, help_text="The replica count asked for (scale).")
+    command = models.TextField(help_text="What was confirmed, as the equivalent kubectl command.")
+    warnings = models.JSONField(default=list, blank=True, help_text="What the person was warned of before confirming.")
+    safety = models.JSONField(default=dict, blank=True, help_text="The numbers behind the warnings.")
+    status = models.CharField(max_length=16, choices=MitigationStatus.choices, default=MitigationStatus.QUEUED)
+
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    actor_kind = models.CharField(max_length=16)
+    actor_name = models.CharField(max_length=200)
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+
+    replicas_before = models.IntegerField(null=True, blank=True)
+    replicas_after = models.IntegerField(null=True, blank=True)
+    detail = models.TextField(blank=True)
+    error = models.TextField(blank=True)
+    timeline_entry = models.ForeignKey(
+        TimelineEntry, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["incident", "-created_at"], name="mitigation_by_incident"),
+            models.Index(
+                fields=["status", "created_at"],
+                name="mitigation_active",
+                condition=Q(status__in=ACTIVE_MITIGATION_STATUSES),
+            ),
+        ]
+        constraints = [
+            # One action at a time on a deployment, whichever incident asks: no double restart on a double click.
+            models.UniqueConstraint(
+                fields=["target"],
+                condition=Q(status__in=ACTIVE_MITIGATION_STATUSES),
+                name="one_active_mitigation_per_target",
+            ),
+            models.CheckConstraint(
+                condition=~Q(action="scale") | Q(replicas__isnull=False, replicas__gte=1),
+                name="mitigation_scale_has_replicas",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"mitigation {self.pk} {self.action} {self.target_name} ({self.status})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status not in ACTIVE_MITIGATION_STATUSES

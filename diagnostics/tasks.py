@@ -3,7 +3,7 @@
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 
-from diagnostics import engine, services
+from diagnostics import engine, mitigations, services
 
 
 @shared_task(
@@ -30,3 +30,24 @@ def run_diagnostic(self, run_id: int) -> str | None:
 @shared_task(name="diagnostics.tasks.reap_stale_runs", time_limit=120, soft_time_limit=100, ignore_result=True)
 def reap_stale_runs() -> int:
     return services.runs_reap_stale()
+
+
+@shared_task(
+    bind=True,
+    name="diagnostics.tasks.run_mitigation",
+    # Redelivered if the worker dies before acknowledging; the conditional claim keeps it from acting twice.
+    acks_late=True,
+    reject_on_worker_lost=True,
+    # Defaults; mitigation_enqueue sends the configured limits (DIAGNOSTICS_MITIGATION_*) with each message.
+    soft_time_limit=45,
+    time_limit=60,
+    ignore_result=True,
+)
+def run_mitigation(self, mitigation_id: int) -> str | None:
+    """Execute one confirmed mitigation (scale or rollout restart), once."""
+    return mitigations.mitigation_execute(mitigation_id=mitigation_id, interrupts=(SoftTimeLimitExceeded,))
+
+
+@shared_task(name="diagnostics.tasks.reap_stale_mitigations", time_limit=120, soft_time_limit=100, ignore_result=True)
+def reap_stale_mitigations() -> int:
+    return mitigations.mitigations_reap_stale()
