@@ -208,7 +208,7 @@ def _autoscaler_warnings(plan: Plan) -> None:
     """A HorizontalPodAutoscaler on the deployment undoes a manual scale outside its range, or at its next sync."""
     config = plan.target.config
     try:
-        api = kubernetes.KubernetesCollector._api_client(config)
+        api = kubernetes.api_client(config)
         try:
             hpas = (
                 k8s.AutoscalingV2Api(api)

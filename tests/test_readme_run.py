@@ -38,7 +38,7 @@ def _wait_http(url, process, log_path, timeout=180):
         try:
             if requests.get(url, timeout=2).status_code == 200:
                 return
-        except requests.ConnectionError:
+        except requests.RequestException:  # refused while starting, or slow while workers boot
             pass
         time.sleep(0.5)
     raise AssertionError(f"{url} did not answer within {timeout} s:\n{log_path.read_text()[-3000:]}")

@@ -121,6 +121,30 @@ def classify_unschedulable(message: str) -> str:
     return ", ".join(reasons) or "no node fits"
 
 
+def api_client(config) -> k8s.ApiClient:
+    """A client of its own for one target: its kubeconfig and context, or the in-cluster account."""
+    configuration = k8s.Configuration()
+    try:
+        if config.get("in_cluster"):
+            k8s_config.load_incluster_config(client_configuration=configuration)
+        else:
+            path = config.get("kubeconfig")
+            if not path:
+                raise ConfigurationError("kubernetes target: set kubeconfig (a path) or in_cluster: true")
+            k8s_config.load_kube_config(
+                config_file=path,
+                context=config.get("context"),
+                client_configuration=configuration,
+                persist_config=False,
+            )
+    except ConfigurationError:
+        raise
+    except (k8s_config.ConfigException, OSError) as exc:
+        raise ConfigurationError(f"cannot load the Kubernetes configuration: {exc}") from exc
+    configuration.retries = False  # our own retry policy applies, not urllib3's
+    return k8s.ApiClient(configuration)
+
+
 @dataclass
 class Session:
     api: k8s.ApiClient
@@ -182,7 +206,7 @@ class KubernetesCollector(Collector):
             raise ConfigurationError(f"kubernetes target {target.name}: no namespace")
         selector = config.get("selector", "")
         labels = parse_selector(selector)
-        api = self._api_client(config)
+        api = api_client(config)
         try:
             session = Session(
                 api=api,
@@ -194,7 +218,7 @@ class KubernetesCollector(Collector):
                 selector=selector,
                 labels=labels,
                 deployment=config.get("deployment") or "",
-                timeout=(3.0, float(config.get("timeout_seconds", TIMEOUT[1]))),
+                timeout=_timeout(config),
             )
             try:
                 session.pods()
@@ -213,29 +237,6 @@ class KubernetesCollector(Collector):
             yield session
         finally:
             api.close()
-
-    @staticmethod
-    def _api_client(config) -> k8s.ApiClient:
-        configuration = k8s.Configuration()
-        try:
-            if config.get("in_cluster"):
-                k8s_config.load_incluster_config(client_configuration=configuration)
-            else:
-                path = config.get("kubeconfig")
-                if not path:
-                    raise ConfigurationError("kubernetes target: set kubeconfig (a path) or in_cluster: true")
-                k8s_config.load_kube_config(
-                    config_file=path,
-                    context=config.get("context"),
-                    client_configuration=configuration,
-                    persist_config=False,
-                )
-        except ConfigurationError:
-            raise
-        except (k8s_config.ConfigException, OSError) as exc:
-            raise ConfigurationError(f"cannot load the Kubernetes configuration: {exc}") from exc
-        configuration.retries = False  # our own retry policy applies, not urllib3's
-        return k8s.ApiClient(configuration)
 
     def describe_error(self, exc: Exception) -> str:
         if isinstance(exc, ApiException):
@@ -830,18 +831,22 @@ class MitigationResult:
     detail: str
 
 
+def _timeout(config) -> tuple[float, float]:
+    return (TIMEOUT[0], float(config.get("timeout_seconds", TIMEOUT[1])))
+
+
 def _client_for(config) -> tuple[k8s.ApiClient, str, str]:
     namespace = config.get("namespace")
     name = config.get("deployment")
     if not namespace or not name:
         raise ConfigurationError("a mitigation needs the target's namespace and deployment")
-    return KubernetesCollector._api_client(config), namespace, name
+    return api_client(config), namespace, name
 
 
 def deployment_replicas(config) -> int | None:
     api, namespace, name = _client_for(config)
     try:
-        scale = k8s.AppsV1Api(api).read_namespaced_deployment_scale(name, namespace, _request_timeout=TIMEOUT)
+        scale = k8s.AppsV1Api(api).read_namespaced_deployment_scale(name, namespace, _request_timeout=_timeout(config))
         return scale.spec.replicas
     finally:
         api.close()
@@ -852,9 +857,9 @@ def deployment_scale(config, *, replicas: int) -> MitigationResult:
     api, namespace, name = _client_for(config)
     try:
         apps = k8s.AppsV1Api(api)
-        before = apps.read_namespaced_deployment_scale(name, namespace, _request_timeout=TIMEOUT).spec.replicas
+        before = apps.read_namespaced_deployment_scale(name, namespace, _request_timeout=_timeout(config)).spec.replicas
         scale = apps.patch_namespaced_deployment_scale(
-            name, namespace, {"spec": {"replicas": replicas}}, _request_timeout=TIMEOUT
+            name, namespace, {"spec": {"replicas": replicas}}, _request_timeout=_timeout(config)
         )
         return MitigationResult(
             "scale", name, before, scale.spec.replicas, f"scaled {name} from {before} to {replicas}"
@@ -869,9 +874,17 @@ def deployment_restart(config, *, now: datetime) -> MitigationResult:
     try:
         apps = k8s.AppsV1Api(api)
         body = {
-            "spec": {"template": {"metadata": {"annotations": {"kubectl.kubernetes.io/restartedAt": now.isoformat()}}}}
+            "spec": {
+                "template": {
+                    "metadata": {
+                        "annotations": {
+                            "kubectl.kubernetes.io/restartedAt": now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+                        }
+                    }
+                }
+            }
         }
-        deployment = apps.patch_namespaced_deployment(name, namespace, body, _request_timeout=TIMEOUT)
+        deployment = apps.patch_namespaced_deployment(name, namespace, body, _request_timeout=_timeout(config))
         replicas = deployment.spec.replicas
         return MitigationResult("restart", name, replicas, replicas, f"rolling restart of {name} started")
     finally:

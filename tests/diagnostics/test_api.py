@@ -70,12 +70,13 @@ def test_incident_without_targets_gets_400(engineer_api):
     response = engineer_api.post(url(bare), {}, format="json")
     assert response.status_code == 400
     assert response.json() == {
-        "detail": f"The services of {bare.reference} have no postgres target; add one with sync_services."
+        "detail": f"The services of {bare.reference} have no kubernetes or postgres or prometheus target; "
+        "add one with sync_services."
     }
 
 
 def test_unknown_collector_is_a_field_error(engineer_api, incident):
-    response = engineer_api.post(url(incident), {"collectors": ["kubernetes"]}, format="json")
+    response = engineer_api.post(url(incident), {"collectors": ["elasticsearch"]}, format="json")
     assert response.status_code == 400
     assert "collectors" in response.json()
     assert not DiagnosticRun.objects.exists()

@@ -274,7 +274,7 @@ def test_scale_and_restart_send_the_right_requests(api, cluster):
     assert restart.action == "restart"
     patches = [r for r in cluster.requests if r["method"] == "PATCH"]
     annotations = patches[-1]["body"]["spec"]["template"]["metadata"]["annotations"]
-    assert annotations == {"kubectl.kubernetes.io/restartedAt": NOW.isoformat()}
+    assert annotations == {"kubectl.kubernetes.io/restartedAt": "2026-11-20T11:30:00Z"}
 
 
 def test_denied_scale_is_reported(api, cluster):

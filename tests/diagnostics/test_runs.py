@@ -59,12 +59,12 @@ def test_request_reuses_the_active_run_of_the_same_target(target):
 
 
 @pytest.mark.django_db
-def test_targets_without_a_collector_get_no_run(target):
+def test_each_target_kind_gets_its_collectors_run(target):
     Target.objects.create(service=target.service, kind="prometheus", name="prom", config={"url": "http://p:9090"})
     incident = incident_for(target)
     runs = services.runs_request(incident_id=incident.pk, trigger=RunTrigger.ON_DEMAND)
-    assert [r.collector for r in runs] == ["postgres"]
-    assert set(COLLECTORS) == {"postgres"}
+    assert sorted(r.collector for r in runs) == ["postgres", "prometheus"]
+    assert set(COLLECTORS) == {"postgres", "prometheus", "kubernetes"}
 
 
 @pytest.mark.django_db
