@@ -1,3 +1,5 @@
+from datetime import timedelta
+
 import pytest
 from django.utils import timezone
 
@@ -80,7 +82,9 @@ def test_alert_matching_no_service_is_unrouted(alertmanager, services):
 def test_repeat_interval_resend_changes_only_last_seen(alertmanager, services):
     first = post_alertmanager(alertmanager, payloads.firing()).json()
     incident = Incident.objects.get(pk=first["outcomes"][0]["incident"])
-    seen = incident.last_seen_at
+    # repeat_interval is minutes long; last-seen is kept to the second.
+    seen = incident.last_seen_at - timedelta(minutes=4)
+    Incident.objects.filter(pk=incident.pk).update(last_seen_at=seen)
     entries = kinds(incident)
     again = post_alertmanager(alertmanager, payloads.firing()).json()
     assert again["outcomes"][0] == {"key": incident.dedup_key, "action": "repeat", "incident": incident.pk}
@@ -185,6 +189,7 @@ def test_refire_after_resolve_opens_a_linked_incident(alertmanager, services, en
 def test_resend_after_a_person_resolved_only_updates_last_seen(alertmanager, services, engineer):
     incident_id = post_alertmanager(alertmanager, payloads.firing()).json()["outcomes"][0]["incident"]
     lifecycle.transition(Incident.objects.get(pk=incident_id), "resolved", actor=Actor.for_user(engineer))
+    Incident.objects.filter(pk=incident_id).update(last_seen_at=timezone.now() - timedelta(minutes=4))
     before = timezone.now()
     outcome = post_alertmanager(alertmanager, payloads.firing()).json()["outcomes"][0]
     assert outcome == {"key": payloads.firing()["groupKey"], "action": "repeat", "incident": incident_id}
@@ -254,3 +259,13 @@ def test_replay_is_harmless_and_for_managers(alertmanager, services, engineer_ap
     response = manager_api.post(f"/api/v1/alert-payloads/{payload_id}/replay/")
     assert response.status_code == 200 and response.json()["attempts"] == 2
     assert Incident.objects.count() == 1 and IncidentAlert.objects.count() == 1
+
+
+def test_identical_deliveries_within_a_second_do_not_rewrite_last_seen(alertmanager, services):
+    incident_id = post_alertmanager(alertmanager, payloads.firing()).json()["outcomes"][0]["incident"]
+    # Seen "just now" whatever this machine's speed: a re-send within the second leaves it.
+    seen = timezone.now() + timedelta(seconds=30)
+    Incident.objects.filter(pk=incident_id).update(last_seen_at=seen)
+    for _ in range(3):
+        assert post_alertmanager(alertmanager, payloads.firing()).json()["outcomes"][0]["action"] == "repeat"
+    assert Incident.objects.get(pk=incident_id).last_seen_at == seen
