@@ -322,7 +322,7 @@ def _worth_reporting(entry: TimelineEntry) -> bool:
     return True
 
 
-def _timeline_text(entry: TimelineEntry) -> str:
+def timeline_text(entry: TimelineEntry) -> str:
     data = entry.data or {}
     if entry.kind == TimelineKind.CREATED:
         return f"Detected: {entry.incident.title}" if entry.actor_kind != "user" else f"Reported by {entry.actor_name}"
@@ -366,7 +366,7 @@ def report_markdown(report: Report) -> str:
         "",
         "## Timeline",
     ]
-    lines += [f"- {entry.created_at:%H:%M} - {_timeline_text(entry)}" for entry in report_timeline(report)]
+    lines += [f"- {entry.created_at:%H:%M} - {timeline_text(entry)}" for entry in report_timeline(report)]
     lines += [
         "",
         "## Root Cause",

@@ -1,12 +1,24 @@
 """Browser forms. Bound forms are re-rendered on error, so what was typed is kept."""
 
 import re
+from datetime import datetime, time, timedelta
 
 from django import forms
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 
-from incidents.models import OPEN_STATUSES, Resolution, Service, Severity, Status
+from incidents import insights
+from incidents.models import (
+    OPEN_STATUSES,
+    ActionItemPriority,
+    ActionItemStatus,
+    ActionItemType,
+    Resolution,
+    Service,
+    Severity,
+    Status,
+)
 from incidents.web import reads, throttle
 
 # What each severity means, shown beside the choice when filing.
@@ -220,3 +232,173 @@ class HistoryFilterForm(PlainLabelsForm):
     def filters(self) -> dict:
         self.is_valid()
         return {name: value for name, value in getattr(self, "cleaned_data", {}).items() if value}
+
+
+# Review: reports, action items, insights ---------------------------------------------------------------
+
+REPORT_SECTIONS = (
+    ("summary", "Summary"),
+    ("root_cause", "Root Cause"),
+    ("impact", "Impact"),
+    ("resolution", "Resolution"),
+    ("lessons_learned", "Lessons Learned"),
+)
+
+
+def _markdown_area(rows: int):
+    return forms.Textarea(attrs={"rows": rows, "class": "markdown", "spellcheck": "true"})
+
+
+class ReportForm(PlainLabelsForm):
+    """The report's text and its view of the timeline, saved against the ``version`` it was opened at."""
+
+    version = forms.IntegerField(min_value=1, widget=forms.HiddenInput)
+    title = forms.CharField(max_length=200, error_messages={"required": "Give the report a title."})
+    summary = forms.CharField(max_length=50000, required=False, widget=_markdown_area(5))
+    root_cause = forms.CharField(max_length=50000, required=False, label="Root Cause", widget=_markdown_area(6))
+    impact = forms.CharField(max_length=50000, required=False, widget=_markdown_area(7))
+    resolution = forms.CharField(max_length=50000, required=False, widget=_markdown_area(5))
+    # Rendered after the action items, outside the <form> element: the attribute keeps it in the form.
+    lessons_learned = forms.CharField(
+        max_length=50000,
+        required=False,
+        label="Lessons Learned",
+        widget=forms.Textarea(attrs={"rows": 5, "class": "markdown", "spellcheck": "true", "form": "report-form"}),
+    )
+    pinned_entries = forms.TypedMultipleChoiceField(coerce=int, required=False, widget=forms.CheckboxSelectMultiple)
+    hidden_entries = forms.TypedMultipleChoiceField(coerce=int, required=False, widget=forms.CheckboxSelectMultiple)
+
+    def __init__(self, *args, entry_ids=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        choices = [(str(pk), str(pk)) for pk in entry_ids]
+        self.fields["pinned_entries"].choices = choices
+        self.fields["hidden_entries"].choices = choices
+
+    def clean_title(self):
+        title = self.cleaned_data["title"].strip()
+        if not title:
+            raise ValidationError("Give the report a title.")
+        return title
+
+    def clean(self):
+        cleaned = super().clean()
+        both = set(cleaned.get("pinned_entries") or ()) & set(cleaned.get("hidden_entries") or ())
+        if both:
+            self.add_error(None, "An entry cannot be both pinned and hidden; untick one of the two.")
+        return cleaned
+
+    def sections(self):
+        """(field, label) pairs in the report template's order, for the template."""
+        return [self[name] for name, _ in REPORT_SECTIONS]
+
+    def changes(self) -> dict:
+        return {name: value for name, value in self.cleaned_data.items() if name != "version"}
+
+
+class RequestChangesForm(PlainLabelsForm):
+    comment = forms.CharField(
+        max_length=10000,
+        error_messages={"required": "Say what should change."},
+        label="What should change?",
+        widget=forms.Textarea(
+            attrs={"rows": 3, "placeholder": "The root cause names a symptom; say why the pool ran out."}
+        ),
+    )
+
+    def clean_comment(self):
+        comment = self.cleaned_data["comment"].strip()
+        if not comment:
+            raise ValidationError("Say what should change.")
+        return comment
+
+
+class ActionItemForm(PlainLabelsForm):
+    title = forms.CharField(
+        max_length=300,
+        error_messages={"required": "Say what should be done."},
+        widget=forms.TextInput(attrs={"placeholder": "Alert on pool saturation above 80 %"}),
+    )
+    owner = forms.ModelChoiceField(queryset=None, required=False, empty_label="Nobody yet")
+    due_date = forms.DateField(required=False, label="Due", widget=forms.DateInput(attrs={"type": "date"}))
+    type = forms.ChoiceField(choices=ActionItemType.choices, initial=ActionItemType.CORRECTIVE)
+    priority = forms.ChoiceField(choices=ActionItemPriority.choices, initial=ActionItemPriority.MEDIUM)
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("auto_id", "id_action_%s")
+        super().__init__(*args, **kwargs)
+        self.fields["owner"].queryset = reads.responders()
+
+    def clean_title(self):
+        title = self.cleaned_data["title"].strip()
+        if not title:
+            raise ValidationError("Say what should be done.")
+        return title
+
+
+class ActionItemStatusForm(PlainLabelsForm):
+    status = forms.ChoiceField(choices=ActionItemStatus.choices)
+
+
+BOARD_STATUSES = [(ActionItemStatus.OPEN.value, "Open"), ("any", "Any status")] + [
+    (s.value, s.label) for s in (ActionItemStatus.DONE, ActionItemStatus.WONT_DO)
+]
+
+
+class ActionItemFilterForm(PlainLabelsForm):
+    status = forms.ChoiceField(choices=BOARD_STATUSES, required=False)
+    service = forms.ModelChoiceField(
+        queryset=Service.objects.order_by("slug"), to_field_name="slug", required=False, empty_label="Any"
+    )
+    mine = forms.BooleanField(required=False, label="Mine (I own)")
+    overdue = forms.BooleanField(required=False, label="Overdue only")
+
+    def filters(self) -> dict:
+        self.is_valid()
+        return {name: value for name, value in getattr(self, "cleaned_data", {}).items() if value}
+
+
+INSIGHT_PERIODS = [("7", "Last 7 days"), ("30", "Last 30 days"), ("90", "Last 90 days"), ("custom", "Dates")]
+
+
+class InsightsForm(PlainLabelsForm):
+    """A period (the last 7/30/90 days, or from–until dates, both inclusive) and an optional service."""
+
+    period = forms.ChoiceField(choices=INSIGHT_PERIODS, required=False, initial="30")
+    start = forms.DateField(required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}))
+    end = forms.DateField(required=False, label="Until", widget=forms.DateInput(attrs={"type": "date"}))
+    service = forms.ModelChoiceField(
+        queryset=Service.objects.order_by("slug"), to_field_name="slug", required=False, empty_label="All services"
+    )
+
+    MAX_DAYS = 3660
+
+    def clean(self):
+        cleaned = super().clean()
+        start, end = cleaned.get("start"), cleaned.get("end")
+        # Dates count when "Dates" is picked, or when no period is (a link with only ?start=…).
+        if cleaned.get("period") == "custom" or (not cleaned.get("period") and (start or end)):
+            cleaned["period"] = "custom"
+            if not start:
+                self.add_error("start", "Pick the first day.")
+            if start and end and end < start:
+                self.add_error("end", "The last day comes after the first.")
+            if start and (((end or timezone.localdate()) - start).days > self.MAX_DAYS):
+                self.add_error("start", "Pick at most ten years.")
+        return cleaned
+
+    def chosen_period(self, *, now=None) -> tuple["insights.Period", str]:
+        """The period asked for (the last 30 days when the form is empty or wrong) and how to say it."""
+        now = now or timezone.now()
+        data = self.cleaned_data if self.is_valid() else {}
+        choice = data.get("period") or "30"
+        if choice == "custom" and data.get("start"):
+            start_day = data["start"]
+            end_day = data.get("end") or timezone.localdate(now)
+            tz = timezone.get_current_timezone()
+            period = insights.Period(
+                start=datetime.combine(start_day, time.min, tz),
+                end=datetime.combine(end_day + timedelta(days=1), time.min, tz),
+            )
+            return period, f"{start_day:%Y-%m-%d} – {end_day:%Y-%m-%d}"
+        days = int(choice) if choice.isdigit() else 30
+        return insights.Period.last_days(days, now=now), f"last {days} days"

@@ -4,11 +4,22 @@ from datetime import datetime, time
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db.models import Count, Prefetch, Q, QuerySet
+from django.db.models import Case, Count, F, Prefetch, Q, QuerySet, When
 from django.utils import timezone
 
 from incidents import roles, selectors
-from incidents.models import OPEN_STATUSES, Incident, Resolution, Service, Severity, Status, TimelineEntry
+from incidents.models import (
+    OPEN_STATUSES,
+    ActionItem,
+    ActionItemStatus,
+    Incident,
+    Report,
+    ReportStatus,
+    Service,
+    Severity,
+    Status,
+    TimelineEntry,
+)
 
 # Severities whose fixed incidents get a post-incident report (DESIGN: P0–P2 by default).
 DEFAULT_REPORT_SEVERITIES = (Severity.P0, Severity.P1, Severity.P2)
@@ -85,12 +96,59 @@ def report_severities() -> tuple[str, ...]:
     return tuple(getattr(settings, "REPORT_SEVERITIES", DEFAULT_REPORT_SEVERITIES))
 
 
-def incidents_awaiting_review() -> QuerySet[Incident]:
-    """Resolved as fixed, of a severity that gets a report, not yet reviewed; longest waiting first."""
-    return (
-        selectors.incidents_for_list()
-        .filter(status=Status.RESOLVED, resolution=Resolution.FIXED, severity__in=report_severities())
-        .order_by("resolved_at", "id")
+def reports_in_queue(*, status: str) -> QuerySet[Report]:
+    """Reports in one review status, with their incident; in review: longest waiting first, else newest change."""
+    queryset = Report.objects.filter(status=status).select_related(
+        "incident", "incident__commander", "submitted_by", "updated_by", "approved_by"
+    )
+    queryset = queryset.prefetch_related("incident__services")
+    if status == ReportStatus.IN_REVIEW:
+        return queryset.order_by("submitted_at", "id")
+    return queryset.order_by("-updated_at", "-id")
+
+
+def report_status_counts() -> dict[str, int]:
+    """How many reports are in each review status, every status present, in one query."""
+    counts = dict(Report.objects.order_by().values_list("status").annotate(n=Count("id")))
+    return {status: counts.get(status, 0) for status in ReportStatus.values}
+
+
+def report_for_page(incident: Incident) -> Report | None:
+    return Report.objects.select_related("updated_by", "submitted_by", "approved_by").filter(incident=incident).first()
+
+
+def action_items_for_incident(incident: Incident) -> list[ActionItem]:
+    """The incident's action items: open ones first, by due date."""
+    return list(
+        ActionItem.objects.filter(incident=incident)
+        .select_related("owner")
+        .annotate(open_rank=Case(When(status=ActionItemStatus.OPEN, then=0), default=1))
+        .order_by("open_rank", F("due_date").asc(nulls_last=True), "id")
+    )
+
+
+def action_items_board(*, filters: dict, user) -> QuerySet[ActionItem]:
+    """Action items for the board (open by default), soonest due first, narrowed by filters."""
+    items = ActionItem.objects.select_related("owner", "incident").prefetch_related("incident__services")
+    status = filters.get("status") or ActionItemStatus.OPEN
+    if status != "any":
+        items = items.filter(status=status)
+    if filters.get("mine"):
+        items = items.filter(owner=user)
+    if filters.get("overdue"):
+        items = items.filter(status=ActionItemStatus.OPEN, due_date__lt=timezone.localdate())
+    if filters.get("service"):
+        items = items.filter(incident__services=filters["service"]).distinct()
+    return items.order_by(F("due_date").asc(nulls_last=True), "id")
+
+
+def action_item_counts(*, user) -> dict[str, int]:
+    """Open, overdue and mine (open) in one query, for the board's summary."""
+    today = timezone.localdate()
+    return ActionItem.objects.filter(status=ActionItemStatus.OPEN).aggregate(
+        open=Count("id"),
+        overdue=Count("id", filter=Q(due_date__lt=today)),
+        mine=Count("id", filter=Q(owner=user)),
     )
 
 

@@ -1,40 +1,61 @@
-"""/reports/?status=in_review: fixed P0–P2 incidents awaiting review, and the page says that is what it lists."""
+"""/reports/?status=…: post-incident reports by review status, in review (longest waiting first) by default."""
+
+from datetime import timedelta
 
 import pytest
 
-from incidents import lifecycle
+from incidents import reports
 from incidents.actors import Actor
-from tests.factories import IncidentFactory
+from incidents.models import Report
+from tests.web.review.helpers import report_for, submitted
+
+pytestmark = pytest.mark.django_db
 
 
-def resolve(incident, user, resolution="fixed", **kwargs):
-    lifecycle.transition(incident, "resolved", actor=Actor.for_user(user), note="done", resolution=resolution, **kwargs)
-    return incident
+@pytest.fixture
+def four_reports(engineer, manager):
+    draft = report_for(engineer, title="Draft: cache stampede")
+    waiting_long = submitted(report_for(engineer, title="In review: pool exhausted"), engineer)
+    waiting_short = submitted(report_for(engineer, title="In review: disk full"), engineer)
+    Report.objects.filter(pk=waiting_long.pk).update(submitted_at=waiting_short.submitted_at - timedelta(hours=3))
+    sent_back = submitted(report_for(engineer, title="Sent back: DNS"), engineer)
+    reports.report_request_changes(report=sent_back, actor=Actor.for_user(manager), comment="more detail")
+    approved = submitted(report_for(engineer, title="Approved: TLS expiry"), engineer)
+    reports.report_approve(report=approved, actor=Actor.for_user(manager))
+    return {"draft": draft, "long": waiting_long, "short": waiting_short, "sent_back": sent_back, "approved": approved}
 
 
-@pytest.mark.django_db
-def test_queue_lists_fixed_incidents_of_reportable_severity(manager_client, engineer):
-    fixed_p1 = resolve(IncidentFactory(severity="P1", title="fixed P1"), engineer)
-    resolve(IncidentFactory(severity="P3", title="fixed P3"), engineer)
-    resolve(IncidentFactory(severity="P1", title="false alarm P1"), engineer, resolution="false_alarm")
-    IncidentFactory(severity="P0", title="still open")
-    reviewed = resolve(IncidentFactory(severity="P2", title="already reviewed"), engineer)
-    lifecycle.transition(reviewed, "reviewed", actor=Actor.for_user(engineer), via_report_approval=True)
-
-    html = manager_client.get("/reports/?status=in_review").content.decode()
-    assert f'href="/incidents/{fixed_p1.pk}/"' in html
-    for absent in ("fixed P3", "false alarm P1", "still open", "already reviewed"):
+def test_queue_lists_reports_in_review_longest_waiting_first(manager_client, four_reports):
+    html = manager_client.get("/reports/").content.decode()
+    assert html.index("In review: pool exhausted") < html.index("In review: disk full")
+    for absent in ("Draft: cache stampede", "Sent back: DNS", "Approved: TLS expiry"):
         assert absent not in html
-    assert "Post-incident reports are not written in Orion Ops yet" in html
-    assert "P0, P1, P2" in html and "you will approve" in html
+    assert f'href="/incidents/{four_reports["long"].incident_id}/report/"' in html
+    assert "Open one to approve it or request changes" in html
+    assert 'aria-current="page">Awaiting review <span class="count">2</span>' in html
 
 
-@pytest.mark.django_db
-def test_unknown_queue_status_is_explained(viewer_client):
-    html = viewer_client.get("/reports/?status=approved").content.decode()
-    assert "“approved” is not a queue yet" in html and "a manager will approve" in html
+@pytest.mark.parametrize(
+    ("status", "shown"),
+    [("draft", "Draft: cache stampede"), ("changes_requested", "Sent back: DNS"), ("approved", "Approved: TLS expiry")],
+)
+def test_queue_filters_by_status(viewer_client, four_reports, status, shown):
+    html = viewer_client.get(f"/reports/?status={status}").content.decode()
+    assert shown in html
+    assert "In review: pool exhausted" not in html
+    assert "A manager approves them" not in html
 
 
-@pytest.mark.django_db
+def test_viewer_reads_the_queue_without_manager_wording(viewer_client, four_reports):
+    html = viewer_client.get("/reports/?status=in_review").content.decode()
+    assert "In review: pool exhausted" in html and "A manager approves them" in html
+
+
+def test_unknown_status_is_explained(viewer_client, four_reports):
+    html = viewer_client.get("/reports/?status=bogus").content.decode()
+    assert "“bogus” is not a report status" in html and "In review: pool exhausted" in html
+
+
 def test_empty_queue(manager_client):
-    assert "Nothing awaits review." in manager_client.get("/reports/").content.decode()
+    html = manager_client.get("/reports/").content.decode()
+    assert "Nothing awaits review." in html and "P0, P1, P2" in html

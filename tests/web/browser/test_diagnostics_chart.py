@@ -20,9 +20,7 @@ FINDING = {
         "observed": 0.08,
         "threshold": 0.05,
         "unit": "ratio",
-        "series": [
-            {"name": "5xx ratio", "points": [[T0 + 60 * i, 0.002 if i < 60 else 0.08] for i in range(100)]}
-        ],
+        "series": [{"name": "5xx ratio", "points": [[T0 + 60 * i, 0.002 if i < 60 else 0.08] for i in range(100)]}],
         "range": {
             "baseline_start": "2026-11-20T10:00:00+00:00",
             "incident_start": "2026-11-20T11:00:00+00:00",

@@ -1,0 +1,40 @@
+"""The incident page's panels from the Review step: its report (order 40) and its action items (order 50).
+
+Registered when the browser URLs load (``incidents.web.urls`` imports this module): the incident page
+is only reachable through them, so the panels are always there before it renders.
+"""
+
+from django.urls import reverse
+
+from incidents import panels, reports
+from incidents.models import Status
+from incidents.web import reads
+from incidents.web.access import can_act
+from incidents.web.views import action_items
+
+
+def report_panel_context(request, incident) -> dict:
+    report = reads.report_for_page(incident)
+    return {
+        "report": report,
+        "report_url": reverse("report-page", args=[incident.pk]),
+        "report_expected": reports.report_needed(incident),
+        "can_draft": report is None and can_act(request.user) and incident.status == Status.RESOLVED,
+        "severities": reads.report_severities(),
+    }
+
+
+panels.register(
+    key="report",
+    title="Post-incident report",
+    template="reports/_incident_panel.html",
+    order=40,
+    context=report_panel_context,
+)
+panels.register(
+    key="action-items",
+    title="Action items",
+    template="action_items/_incident_panel.html",
+    order=50,
+    context=action_items.panel_context,
+)
