@@ -344,7 +344,8 @@ def _touch(incident: Incident, firing: list[AlertIn], now: datetime) -> None:
     match no row, so they neither write nor wait on each other's row locks.
     """
     stale = Q(last_seen_at__isnull=True) | Q(last_seen_at__lt=now - LAST_SEEN_RESOLUTION)
-    Incident.objects.filter(stale, pk=incident.pk).update(last_seen_at=now)
+    if not Incident.objects.filter(stale, pk=incident.pk).update(last_seen_at=now):
+        return  # seen within the second: alert rows keep last-seen no finer than their incident
     IncidentAlert.objects.filter(stale, incident=incident, fingerprint__in=[a.fingerprint for a in firing]).update(
         last_seen_at=now
     )
