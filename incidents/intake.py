@@ -386,12 +386,25 @@ def _apply_firing(integration, group, firing, payload, known_services, now, acto
     # open incident already holds every firing, only last-seen changes, and the
     # incident's row lock is taken by nothing but that short UPDATE. Rows are
     # only ever added, so a firing seen here stays recorded.
-    unlocked = Incident.objects.filter(integration=integration, dedup_key=key, status__in=OPEN_STATUSES).first()
-    if unlocked is not None and not _new_firings(unlocked, firing):
-        _touch(unlocked, firing, now)
+    # One query answers both "is there an open incident?" and "does it hold every firing?".
+    known = set(
+        IncidentAlert.objects.filter(
+            incident__integration=integration,
+            incident__dedup_key=key,
+            incident__status__in=OPEN_STATUSES,
+            fingerprint__in={a.fingerprint for a in firing},
+        ).values_list("incident_id", "fingerprint", "starts_at")
+    )
+    holders = {incident_id for incident_id, _, _ in known}
+    if len(holders) == 1 and {(a.fingerprint, a.starts_at) for a in firing} <= {(f, t) for _, f, t in known}:
+        holder = Incident(pk=holders.pop())
+        _touch(holder, firing, now)
         if group.resolved:
-            _mark_resolved(unlocked, group.resolved, now)
-        return Outcome(key, "repeat", unlocked.pk)
+            _mark_resolved(holder, group.resolved, now)
+        return Outcome(key, "repeat", holder.pk)
+    unlocked = (
+        Incident.objects.filter(integration=integration, dedup_key=key, status__in=OPEN_STATUSES).only("pk").first()
+    )
 
     # Lock the open incident only when there is one; with none, the partial unique
     # constraint (one open incident per key) settles a race between two openers.
