@@ -18,5 +18,6 @@ urlpatterns = [
     path("api/v1/", include("diagnostics.urls")),
     path("api/v1/", include("incidents.api.urls")),
     path("admin/", admin.site.urls),
+    path("runbooks/", include("diagnostics.web_urls")),
     path("", include("incidents.web.urls")),
 ]
