@@ -67,14 +67,17 @@ def runs_request(
     it and gets its results instead of querying the target again. New runs are
     enqueued after commit.
     """
-    incident = Incident.objects.get(pk=incident_id)
     targets = Target.objects.filter(kind__in=collectors or list(COLLECTORS)).select_related("service")
     if service_ids is None:
-        targets = targets.filter(service__incidents=incident)
+        targets = targets.filter(service__incidents=incident_id)
     else:
         targets = targets.filter(service_id__in=service_ids)
+    targets = list(targets.order_by("service__slug", "kind"))
+    if not targets:
+        return []  # most services have none: no need to load the incident
+    incident = Incident.objects.get(pk=incident_id)
     runs = []
-    for target in targets.order_by("service__slug", "kind"):
+    for target in targets:
         if collector_class(target.kind) is None:
             continue
         runs.append(_run_for_target(incident=incident, target=target, trigger=trigger, requested_by=requested_by))

@@ -14,7 +14,7 @@ from datetime import datetime
 import requests
 from prometheus_api_client import PrometheusApiClientException, PrometheusConnect
 
-from diagnostics.collectors.prometheus import DEFAULT_METRICS, _matchers, _with
+from diagnostics.collectors.prometheus import DEFAULT_METRICS, join_matchers, label_matchers
 
 logger = logging.getLogger(__name__)
 TIMEOUT = 3
@@ -69,12 +69,12 @@ def _scalar(client: PrometheusConnect, query: str, at: datetime) -> float | None
 def incident_impact(*, service: str, config: dict, start: datetime, end: datetime) -> Impact:
     """Measure over [start, end] and compare latency with the hour before ``start``."""
     metrics = {**DEFAULT_METRICS, **(config.get("metrics") or {})}
-    selector = _matchers(config.get("labels") or {})
+    selector = label_matchers(config.get("labels") or {})
     client = PrometheusConnect(url=config["url"], headers=_headers(config), timeout=TIMEOUT)
     seconds = max(int((end - start).total_seconds()), 60)
     span = f"{seconds}s"
     total_q = f"sum(increase({metrics['requests_total']}{{{selector}}}[{span}]))"
-    five_xx = _with(selector, f'{metrics["status_label"]}=~"5.."')
+    five_xx = join_matchers(selector, f'{metrics["status_label"]}=~"5.."')
     failed_q = f"sum(increase({metrics['requests_total']}{{{five_xx}}}[{span}]))"
     total = _scalar(client, total_q, end)
     failed = _scalar(client, failed_q, end) if total else None

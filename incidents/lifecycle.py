@@ -8,7 +8,6 @@ leaves reviewed, and reviewed is reached only by approving the report.
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from django.db import transaction
 from django.utils import timezone
@@ -61,13 +60,6 @@ class TransitionInputError(Exception):
     def __init__(self, errors: dict[str, list[str]]):
         super().__init__(str(errors))
         self.errors = errors
-
-
-@dataclass(frozen=True)
-class Move:
-    incident: Incident
-    old: str
-    new: str
 
 
 def allowed_moves(status: str) -> list[str]:

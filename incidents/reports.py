@@ -318,7 +318,7 @@ def report_timeline(report: Report) -> list[TimelineEntry]:
 
 def _worth_reporting(entry: TimelineEntry) -> bool:
     if entry.kind == TimelineKind.DIAGNOSTIC:
-        return entry.data.get("worst") in ("crit", "warn") or entry.data.get("worst_status") in ("crit", "warn")
+        return entry.data.get("worst") in ("crit", "warn")
     return True
 
 

@@ -3,7 +3,6 @@
 from collections.abc import Callable
 from datetime import datetime
 
-from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
@@ -205,7 +204,3 @@ def note_add(*, incident: Incident, actor: Actor, text: str):
     if incident.status == Status.REVIEWED:
         raise IncidentLockedError(f"{incident.reference} is reviewed; its record is closed.", status=incident.status)
     return timeline_entry_add(incident=incident, kind=TimelineKind.NOTE, actor=actor, text=text)
-
-
-def user_by_username(username: str):
-    return get_user_model().objects.filter(username=username, is_active=True).first()

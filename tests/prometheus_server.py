@@ -7,7 +7,6 @@ server writes a WAL and a lock into it).
 
 import math
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterable
@@ -15,6 +14,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import requests
+
+from tests.app_server import free_port
 
 Sample = tuple[str, dict, Callable[[float], float]]  # metric name, labels, value at t (seconds since start)
 
@@ -43,17 +44,11 @@ def openmetrics(series: Iterable[Sample], *, start: datetime, end: datetime, ste
     return "\n".join(lines) + "\n"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 class PrometheusServer:
     def __init__(self, workdir: Path, document: str):
         self.workdir = workdir
         self.document = document
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process = None
 

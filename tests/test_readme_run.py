@@ -3,7 +3,6 @@
 import os
 import re
 import signal
-import socket
 import subprocess
 import time
 from datetime import UTC, datetime, timedelta
@@ -12,20 +11,16 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.app_server import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
 EMBEDDED_UNSET = ("DATABASE_URL", "CELERY_BROKER_URL", "REDIS_URL", "ORION_PLAIN_STATIC", "SECRET_KEY")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture
 def embedded_env(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in EMBEDDED_UNSET}
-    env.update(ORION_VAR_DIR=str(tmp_path / "var"), PORT=str(_free_port()), SLA_CHECK_INTERVAL_SECONDS="1")
+    env.update(ORION_VAR_DIR=str(tmp_path / "var"), PORT=str(free_port()), SLA_CHECK_INTERVAL_SECONDS="1")
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     return env
 

@@ -99,11 +99,11 @@ def _regex_literal(text: str) -> str:
     return "".join("\\\\" + ch if ch in ".+*?()[]{}|^$\\" else ch for ch in text).replace('"', '\\"')
 
 
-def _matchers(labels: dict) -> str:
+def label_matchers(labels: dict) -> str:
     return ",".join(f'{name}="{value}"' for name, value in sorted(labels.items()))
 
 
-def _with(selector: str, extra: str) -> str:
+def join_matchers(selector: str, extra: str) -> str:
     return ",".join(part for part in (selector, extra) if part)
 
 
@@ -200,7 +200,7 @@ class PrometheusCollector(Collector):
             headers["Authorization"] = value
         metrics = {**DEFAULT_METRICS, **(config.get("metrics") or {})}
         labels = dict(config.get("labels") or {})
-        selector = _matchers(labels)
+        selector = label_matchers(labels)
         container_selector = metrics["container_selector"]
         if not container_selector:
             service = labels.get("service") or labels.get("app") or target.name
@@ -249,7 +249,7 @@ class PrometheusCollector(Collector):
     def error_rate(self, session: Session, window: Window) -> Finding:
         m = session.metrics
         total = f"sum(rate({m['requests_total']}{{{session.selector}}}[{RATE_WINDOW}]))"
-        five_xx = _with(session.selector, f'{m["status_label"]}=~"5.."')
+        five_xx = join_matchers(session.selector, f'{m["status_label"]}=~"5.."')
         errors = f"sum(rate({m['requests_total']}{{{five_xx}}}[{RATE_WINDOW}]))"
         query = f"({errors} or vector(0)) / {total}"
         step = step_for(window)
@@ -488,7 +488,7 @@ class PrometheusCollector(Collector):
         limit_selector = session.container_selector
         if "{" in limit:
             name, _, rest = limit.partition("{")
-            limit_expr = f"{name}{{{_with(rest.rstrip('}'), limit_selector)}}}"
+            limit_expr = f"{name}{{{join_matchers(rest.rstrip('}'), limit_selector)}}}"
         else:
             limit_expr = f"{limit}{{{limit_selector}}}"
         query = (

@@ -13,11 +13,6 @@ class Conflict(exceptions.APIException):
     default_detail = "Conflict."
 
 
-class UnprocessableEntity(exceptions.APIException):
-    status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
-    default_detail = "Unprocessable request."
-
-
 def exception_handler(exc, context):
     if isinstance(exc, (TransitionError, IncidentLockedError)):
         return Response({"detail": exc.detail, "status": exc.status}, status=status.HTTP_409_CONFLICT)

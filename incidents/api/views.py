@@ -149,7 +149,7 @@ class IncidentViewSet(
     @extend_schema(
         methods=["POST"], summary="Add a note", request=NoteSerializer, responses={201: TimelineEntrySerializer}
     )
-    @action(detail=True, methods=["get", "post"], filterset_class=None, pagination_class=None)
+    @action(detail=True, methods=["get", "post"], filterset_class=None)
     def timeline(self, request, pk=None):
         incident = get_object_or_404(selectors.incidents_for_list(), pk=pk)
         if request.method == "POST":
@@ -173,14 +173,6 @@ class IncidentViewSet(
         alerts = incident.alerts.order_by("starts_at", "id")
         page = self.paginator.paginate_queryset(alerts, request, view=self)
         return self.paginator.get_paginated_response(IncidentAlertSerializer(page, many=True).data)
-
-    @property
-    def paginator(self):
-        if not hasattr(self, "_paginator"):
-            from incidents.api.pagination import Pagination
-
-            self._paginator = Pagination()
-        return self._paginator
 
 
 class ServiceViewSet(viewsets.ModelViewSet):
