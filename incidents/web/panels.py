@@ -38,3 +38,25 @@ panels.register(
     order=50,
     context=action_items.panel_context,
 )
+
+
+ALERTS_SHOWN = 20
+
+
+def alerts_panel_context(request, incident) -> dict:
+    """The alert firings attached to the incident, newest first, with links to the raw bodies as received."""
+    alerts = list(incident.alerts.order_by("-last_seen_at", "-id")[:ALERTS_SHOWN])
+    return {
+        "alerts": alerts,
+        "alerts_total": incident.occurrences,
+        "can_read_payloads": can_act(request.user),  # raw bodies are for engineers (the API's rule too)
+    }
+
+
+panels.register(
+    key="alerts",
+    title="Alerts",
+    template="incidents/_alerts_panel.html",
+    order=15,
+    context=alerts_panel_context,
+)
