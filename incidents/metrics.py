@@ -30,7 +30,12 @@ INTAKE_OUTCOMES = Counter(
     "Alert keys processed by intake, by integration kind and outcome (opened, attached, repeat, resolved, dropped…).",
     ["kind", "outcome"],
 )
-INTAKE_REJECTED = Counter("orion_intake_rejected_total", "Intake requests refused, by reason.", ["kind", "reason"])
+INTAKE_REJECTED = Counter(
+    "orion_intake_rejected_total", "Intake requests or single alerts refused, by reason.", ["kind", "reason"]
+)
+INTAKE_PAYLOADS_FAILED = Counter(
+    "orion_intake_payloads_failed_total", "Stored payloads given up on after INTAKE_MAX_ATTEMPTS.", ["kind"]
+)
 
 
 class IncidentCollector:
@@ -53,6 +58,32 @@ class IncidentCollector:
             for status in OPEN_STATUSES:
                 open_gauge.add_metric([severity, str(status)], counts.get((severity, status), 0))
         yield open_gauge
+        yield from _payload_gauges()
+
+
+def _payload_gauges():
+    """Stored alert payloads not applied: pending (waiting for a worker or the sweep) and failed."""
+    from django.utils import timezone
+
+    from incidents.models import AlertPayload, PayloadStatus
+
+    gauge = GaugeMetricFamily(
+        "orion_intake_payloads", "Stored alert payloads pending or failed (not applied).", labels=["status"]
+    )
+    for status in (PayloadStatus.PENDING, PayloadStatus.FAILED):
+        gauge.add_metric([str(status)], AlertPayload.objects.filter(status=status).count())
+    yield gauge
+    oldest = (
+        AlertPayload.objects.filter(status=PayloadStatus.PENDING)
+        .order_by("received_at")
+        .values_list("received_at", flat=True)
+        .first()
+    )
+    age = GaugeMetricFamily(
+        "orion_intake_oldest_pending_payload_seconds", "Age of the oldest pending alert payload (0 when none)."
+    )
+    age.add_metric([], (timezone.now() - oldest).total_seconds() if oldest else 0.0)
+    yield age
 
 
 def render() -> bytes:
@@ -60,7 +91,15 @@ def render() -> bytes:
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         MultiProcessCollector(registry)
     else:
-        for collector in (HTTP_REQUESTS, HTTP_LATENCY, TRANSITIONS, SLA_BREACHES, INTAKE_OUTCOMES, INTAKE_REJECTED):
+        for collector in (
+            HTTP_REQUESTS,
+            HTTP_LATENCY,
+            TRANSITIONS,
+            SLA_BREACHES,
+            INTAKE_OUTCOMES,
+            INTAKE_REJECTED,
+            INTAKE_PAYLOADS_FAILED,
+        ):
             registry.register(collector)
     registry.register(IncidentCollector())
     return generate_latest(registry)

@@ -329,11 +329,15 @@ class AlertPayload(models.Model):
     processed_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
+    rejected = models.JSONField(
+        default=list, blank=True, help_text="Alerts or alert keys that were refused, with the reasons."
+    )
 
     class Meta:
         ordering = ["-received_at", "-id"]
         indexes = [
             models.Index(fields=["received_at"], name="payload_pending", condition=Q(status="pending")),
+            models.Index(fields=["-received_at"], name="payload_failed", condition=Q(status="failed")),
         ]
 
     def __str__(self) -> str:

@@ -41,10 +41,7 @@ def process_pending_payloads() -> int:
     """Safety net: payloads stored but never processed (broker was down, worker died)."""
     from incidents import intake
 
-    ids = list(intake.payloads_pending(older_than_seconds=120).values_list("pk", flat=True)[:50])
-    for payload_id in ids:
-        intake.payload_process(payload_id)
-    return len(ids)
+    return intake.payloads_sweep(older_than_seconds=120, budget_seconds=600)
 
 
 @shared_task(name="incidents.tasks.purge_alert_payloads", time_limit=600, soft_time_limit=570)

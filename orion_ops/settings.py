@@ -199,6 +199,8 @@ INTAKE_INLINE_MAX_ALERTS = env_int("INTAKE_INLINE_MAX_ALERTS", 100, minimum=0)
 INTAKE_BATCH_ALERTS = env_int("INTAKE_BATCH_ALERTS", 1000, minimum=1)
 INTAKE_PAYLOAD_RETENTION_DAYS = env_int("INTAKE_PAYLOAD_RETENTION_DAYS", 30, minimum=1)
 INTAKE_RETRY_AFTER_SECONDS = env_int("INTAKE_RETRY_AFTER_SECONDS", 5, minimum=1)
+# A stored payload that fails this many times is marked failed and no longer retried.
+INTAKE_MAX_ATTEMPTS = env_int("INTAKE_MAX_ATTEMPTS", 5, minimum=1)
 
 # REST API -------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -7,11 +7,10 @@ database or the broker unavailable) is a 503 with Retry-After: Alertmanager
 retries only 5xx.
 """
 
-import json
 import logging
 
 from django.conf import settings
-from django.db import DatabaseError, DataError, IntegrityError
+from django.db import DatabaseError
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
@@ -19,6 +18,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from incidents import intake, metrics
+from incidents.intake.schema import AlertmanagerWebhook, EventV2
 from incidents.integrations import integration_for_token
 from incidents.models import IntegrationKind
 
@@ -30,12 +30,21 @@ class _BodyTooLarge(Exception):
 
 
 def _read_body(request) -> bytes:
-    """The raw body, at most INTAKE_MAX_BODY_BYTES (checked before reading when the length is declared)."""
+    """The raw body, at most INTAKE_MAX_BODY_BYTES (checked before reading when the length is declared).
+
+    A chunked body declares no length; Django would read it as empty, so it is
+    read from the server's input stream, which undoes the chunking.
+    """
     limit = settings.INTAKE_MAX_BODY_BYTES
     declared = request.META.get("CONTENT_LENGTH")
     if declared and declared.isdigit() and int(declared) > limit:
         raise _BodyTooLarge
-    body = request._request.read(limit + 1)
+    chunked = "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower()
+    if chunked and not (declared and declared.isdigit() and int(declared) > 0):
+        stream = request.META["wsgi.input"]
+    else:
+        stream = request._request
+    body = stream.read(limit + 1)
     if len(body) > limit:
         raise _BodyTooLarge
     return body
@@ -62,10 +71,6 @@ def _unavailable(kind: str, what: str) -> Response:
     return response
 
 
-def _is_transient(exc: Exception) -> bool:
-    return isinstance(exc, DatabaseError) and not isinstance(exc, IntegrityError | DataError)
-
-
 def _enqueue(payload_id: int) -> None:
     from incidents.tasks import process_alert_payload
 
@@ -76,13 +81,22 @@ def _enqueue(payload_id: int) -> None:
     )
 
 
+REJECTED = inline_serializer(
+    "IntakeRejectedAlert",
+    many=True,
+    fields={
+        "alert": serializers.IntegerField(help_text="Index of the alert in the body."),
+        "errors": serializers.ListField(child=serializers.CharField()),
+    },
+)
+
 OUTCOMES = inline_serializer(
     "IntakeOutcome",
     many=True,
     fields={
         "key": serializers.CharField(),
         "action": serializers.ChoiceField(
-            choices=["opened", "attached", "repeat", "resolved", "resolve_noted", "acknowledged", "dropped"]
+            choices=["opened", "attached", "repeat", "resolved", "resolve_noted", "acknowledged", "dropped", "failed"]
         ),
         "incident": serializers.IntegerField(allow_null=True),
     },
@@ -122,9 +136,11 @@ class AlertmanagerWebhookView(APIView):
             "Configure as a `webhook_configs` receiver with `http_config.authorization.credentials` set to an "
             "alertmanager integration's token (`python manage.py create_integration NAME --kind alertmanager`). "
             "Bodies with up to `INTAKE_INLINE_MAX_ALERTS` alerts are applied before the answer (200); larger "
-            "ones are stored and applied by a worker (202). 503 means retry: nothing was recorded."
+            "ones are stored and applied by a worker (202). An alert that is malformed is refused on its own and "
+            "listed in `rejected` with its reasons; the others are applied. Characters PostgreSQL cannot store (NUL, "
+            "lone surrogates) are replaced by U+FFFD. 503 means retry: nothing was recorded."
         ),
-        request=inline_serializer("AlertmanagerWebhook", {"version": serializers.CharField()}),
+        request=AlertmanagerWebhook,
         examples=[OpenApiExample("Firing group", value=ALERTMANAGER_EXAMPLE, request_only=True)],
         responses={
             200: inline_serializer(
@@ -134,6 +150,7 @@ class AlertmanagerWebhookView(APIView):
                     "payload": serializers.IntegerField(),
                     "alerts": serializers.IntegerField(),
                     "outcomes": OUTCOMES,
+                    "rejected": REJECTED,
                 },
             ),
             202: inline_serializer(
@@ -142,9 +159,10 @@ class AlertmanagerWebhookView(APIView):
                     "status": serializers.CharField(),
                     "payload": serializers.IntegerField(),
                     "alerts": serializers.IntegerField(),
+                    "rejected": REJECTED,
                 },
             ),
-            400: OpenApiResponse(description="Invalid body; `errors` name the fields."),
+            400: OpenApiResponse(description="Invalid body, or no valid alert in it; `errors` name the fields."),
             401: OpenApiResponse(description="Missing or invalid integration token."),
             413: OpenApiResponse(description="Body over INTAKE_MAX_BODY_BYTES."),
             503: OpenApiResponse(description="Database or broker unavailable; retry (Retry-After)."),
@@ -181,38 +199,44 @@ class AlertmanagerWebhookView(APIView):
         except _BodyTooLarge:
             return _too_large(kind)
         try:
-            data = json.loads(body)
-        except (ValueError, UnicodeDecodeError) as exc:
-            metrics.INTAKE_REJECTED.labels(kind=kind, reason="invalid").inc()
-            return Response({"detail": f"body: not valid JSON ({exc})", "errors": ["body: not valid JSON"]}, status=400)
-        try:
-            groups = intake.alertmanager_parse(data, integration=integration)
+            parsed = intake.alertmanager_parse(intake.json_load(body), integration=integration)
         except intake.IntakeError as exc:
             metrics.INTAKE_REJECTED.labels(kind=kind, reason="invalid").inc()
-            return Response({"detail": "; ".join(exc.errors), "errors": exc.errors}, status=400)
-        alert_count = sum(len(g.alerts) for g in groups)
+            return Response({"detail": "; ".join(exc.errors)[:2000], "errors": exc.errors[:100]}, status=400)
+        if parsed.rejected:
+            metrics.INTAKE_REJECTED.labels(kind=kind, reason="invalid_alert").inc(len(parsed.rejected))
+        rejected = parsed.rejected[:100]
+        secret = raw_token.strip()
 
-        if alert_count > settings.INTAKE_INLINE_MAX_ALERTS:
+        if parsed.alert_count > settings.INTAKE_INLINE_MAX_ALERTS:
             try:
-                payload = intake.payload_store(integration=integration, body=body, alert_count=alert_count)
+                payload = intake.payload_store(
+                    integration=integration,
+                    body=body,
+                    alert_count=parsed.alert_count,
+                    rejected=parsed.rejected,
+                    secret=secret,
+                )
             except DatabaseError:
                 logger.exception("alertmanager intake: could not store the payload")
                 return _unavailable(kind, "The database")
             try:
                 _enqueue(payload.pk)
             except Exception:  # the broker's client raises many kinds of connection errors
+                # Stored: the sweep applies it. The sender may retry too; applying twice changes nothing.
                 logger.exception("alertmanager intake: broker unavailable; payload %s left pending", payload.pk)
                 return _unavailable(kind, "The task broker")
             return Response(
-                {"status": "accepted", "payload": payload.pk, "alerts": alert_count}, status=status.HTTP_202_ACCEPTED
+                {"status": "accepted", "payload": payload.pk, "alerts": parsed.alert_count, "rejected": rejected},
+                status=status.HTTP_202_ACCEPTED,
             )
 
         try:
             payload, outcomes = intake.alertmanager_apply_now(
-                integration=integration, body=body, groups=groups, alert_count=alert_count
+                integration=integration, body=body, parsed=parsed, secret=secret
             )
         except Exception as exc:
-            if not _is_transient(exc):
+            if not intake.is_transient(exc):
                 raise
             # Rolled back whole: nothing stored, nothing half-applied; the sender retries.
             logger.exception("alertmanager intake: database failed while applying")
@@ -223,8 +247,9 @@ class AlertmanagerWebhookView(APIView):
             {
                 "status": "processed",
                 "payload": payload.pk,
-                "alerts": alert_count,
+                "alerts": parsed.alert_count,
                 "outcomes": [{"key": o.key, "action": o.action, "incident": o.incident_id} for o in outcomes],
+                "rejected": rejected,
             }
         )
 
@@ -245,30 +270,7 @@ class EventsView(APIView):
             "resolve; `dedup_key` is generated and returned when a trigger has none. Severity: critical → P1, "
             "error/warning → P2, info → P3. Acknowledge/resolve for an unknown key is accepted and dropped."
         ),
-        request=inline_serializer(
-            "EventV2",
-            {
-                "routing_key": serializers.CharField(),
-                "event_action": serializers.ChoiceField(choices=intake.EVENT_ACTIONS),
-                "dedup_key": serializers.CharField(required=False, max_length=255),
-                "payload": inline_serializer(
-                    "EventV2Payload",
-                    {
-                        "summary": serializers.CharField(max_length=1024),
-                        "source": serializers.CharField(),
-                        "severity": serializers.ChoiceField(choices=intake.EVENT_SEVERITIES),
-                        "timestamp": serializers.DateTimeField(required=False),
-                        "component": serializers.CharField(required=False),
-                        "group": serializers.CharField(required=False),
-                        "class": serializers.CharField(required=False),
-                        "custom_details": serializers.JSONField(required=False),
-                    },
-                    required=False,
-                ),
-                "links": serializers.ListField(child=serializers.DictField(), required=False),
-                "images": serializers.ListField(child=serializers.DictField(), required=False),
-            },
-        ),
+        request=EventV2,
         responses={
             202: inline_serializer(
                 "EventAccepted",
@@ -299,16 +301,17 @@ class EventsView(APIView):
         except _BodyTooLarge:
             return _too_large(kind)
         try:
-            data = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
+            data = intake.json_load(body)
+        except intake.IntakeError as exc:
             metrics.INTAKE_REJECTED.labels(kind=kind, reason="invalid").inc()
-            return _pd_error("Event object is invalid", ["Body is not valid JSON"])
+            return _pd_error("Event object is invalid", exc.errors)
         routing_key = data.get("routing_key") if isinstance(data, dict) else None
-        if not isinstance(routing_key, str) or not routing_key:
+        if not isinstance(routing_key, str) or not routing_key.strip():
             metrics.INTAKE_REJECTED.labels(kind=kind, reason="bad_token").inc()
             return _pd_error("Event object is invalid", ["'routing_key' is missing or blank"])
         try:
-            integration = integration_for_token(routing_key, kind=kind)
+            # Keys are printable ASCII: anything else matches no integration (and is not hashed).
+            integration = integration_for_token(routing_key, kind=kind) if routing_key.isascii() else None
         except DatabaseError:
             logger.exception("events intake: database unavailable while checking the routing key")
             return _unavailable(kind, "The database")
@@ -319,17 +322,15 @@ class EventsView(APIView):
             event = intake.event_parse(data)
         except intake.IntakeError as exc:
             metrics.INTAKE_REJECTED.labels(kind=kind, reason="invalid").inc()
-            return _pd_error("Event object is invalid", exc.errors)
+            return _pd_error("Event object is invalid", exc.errors[:100])
         try:
-            payload = intake.payload_store(integration=integration, body=body, alert_count=1)
-            outcome = intake.event_apply(integration=integration, event=event, payload=payload)
-            intake.payload_mark_processed(payload, count_attempt=True)
+            _payload, outcome = intake.event_apply_now(integration=integration, body=body, data=data, event=event)
         except Exception as exc:
-            if not _is_transient(exc):
+            if not intake.is_transient(exc):
                 raise
             logger.exception("events intake: database unavailable")
             return _unavailable(kind, "The database")
-        metrics.INTAKE_OUTCOMES.labels(kind=kind, outcome=outcome.action).inc()
+        metrics.INTAKE_OUTCOMES.labels(kind=kind, outcome=outcome.action if outcome else "stored").inc()
         return Response(
             {"status": "success", "message": "Event processed", "dedup_key": event.dedup_key},
             status=status.HTTP_202_ACCEPTED,

@@ -230,16 +230,17 @@ class AlertPayloadSerializer(serializers.ModelSerializer):
         model = AlertPayload
         fields = [
             *("id", "integration", "received_at", "size", "alert_count"),
-            *("status", "processed_at", "error", "attempts", "body"),
+            *("status", "processed_at", "error", "attempts", "rejected", "body"),
         ]
         read_only_fields = fields
 
     def get_body(self, payload) -> dict | list | str:
-        import json
+        """The body as stored (integration keys already removed), made safe to encode as UTF-8 JSON."""
+        from incidents.intake import IntakeError, clean_json, json_load
 
         try:
-            return json.loads(payload.body)
-        except ValueError:
+            return clean_json(json_load(payload.body.encode("utf-8")))[0]
+        except IntakeError:
             return payload.body
 
 

@@ -179,3 +179,38 @@ def timeline_entries_new(*, incident: Incident, after_id: int, since: datetime |
     if since is not None:
         recent |= Q(created_at__gte=since)
     return list(selectors.timeline_for_incident(incident=incident).filter(recent))
+
+
+def intake_integrations():
+    """Integrations with their payload counts of the last 24 hours, by outcome."""
+    from incidents.models import Integration, PayloadStatus
+
+    since = timezone.now() - timezone.timedelta(hours=24)
+    recent = Q(payloads__received_at__gte=since)
+    return Integration.objects.annotate(
+        received_24h=Count("payloads", filter=recent),
+        refused_24h=Count("payloads", filter=recent & ~Q(payloads__rejected=[])),
+        pending=Count("payloads", filter=Q(payloads__status=PayloadStatus.PENDING)),
+        failed=Count("payloads", filter=Q(payloads__status=PayloadStatus.FAILED)),
+    ).order_by("name")
+
+
+def intake_payloads_needing_attention(*, limit: int = 100):
+    """Payloads not applied (failed, or pending longer than the sweep's wait), then those with refused alerts."""
+    from incidents.models import AlertPayload, PayloadStatus
+
+    stale = timezone.now() - timezone.timedelta(seconds=120)
+    unapplied = (
+        AlertPayload.objects.select_related("integration")
+        .filter(Q(status=PayloadStatus.FAILED) | Q(status=PayloadStatus.PENDING, received_at__lt=stale))
+        .defer("body")
+        .order_by("-received_at", "-id")[:limit]
+    )
+    refused = (
+        AlertPayload.objects.select_related("integration")
+        .filter(status=PayloadStatus.PROCESSED)
+        .exclude(rejected=[])
+        .defer("body")
+        .order_by("-received_at", "-id")[:limit]
+    )
+    return list(unapplied), list(refused)

@@ -3,7 +3,7 @@
 from django.urls import path
 
 from incidents.web import panels  # noqa: F401  (registers the report and action items panels)
-from incidents.web.views import action_items, auth, dashboard, incidents, insights, reports, services
+from incidents.web.views import action_items, auth, dashboard, incidents, insights, intake, reports, services
 
 urlpatterns = [
     path("", dashboard.dashboard, name="dashboard"),
@@ -30,6 +30,8 @@ urlpatterns = [
     path("services/", services.service_list, name="service-list"),
     path("reports/", reports.report_queue, name="report-queue"),
     path("insights/", insights.insights_page, name="insights-page"),
+    path("intake/", intake.intake_page, name="intake-page"),
+    path("intake/payloads/<int:pk>/replay/", intake.payload_replay, name="intake-payload-replay"),
     path("accounts/login/", auth.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth.LogoutView.as_view(), name="logout"),
 ]

@@ -72,9 +72,14 @@ def test_trigger_round_trip_ack_resolve(events, services):
     assert send(events, event_action="acknowledge", dedup_key=key).status_code == 202
     assert incident.timeline.count() == entries
 
+    # An explicit resolve ends it even though people acknowledged it, as PagerDuty does.
     assert send(events, event_action="resolve", dedup_key=key).status_code == 202
     incident.refresh_from_db()
-    assert incident.status == "acknowledged"  # people are on it: the entry, not the state
+    assert (incident.status, incident.resolution) == ("resolved", "auto_resolved")
+    assert incident.acknowledged_at is not None  # the sender's acknowledgement stays on record
+    assert incident.timeline.filter(kind=TimelineKind.ALERT_RESOLVED).count() == 1
+    # Resolving again is a no-op on the closed incident.
+    assert send(events, event_action="resolve", dedup_key=key).status_code == 202
     assert incident.timeline.filter(kind=TimelineKind.ALERT_RESOLVED).count() == 1
 
 
