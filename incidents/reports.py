@@ -7,8 +7,6 @@ transaction. Every step is on the incident's timeline.
 
 from datetime import timedelta
 
-import markdown as markdown_lib
-import nh3
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -391,20 +389,3 @@ def report_markdown(report: Report) -> str:
     lines += ["", "## Lessons Learned", report.lessons_learned.strip() or TO_FILL, ""]
     return "\n".join(lines)
 
-
-ALLOWED_TAGS = {
-    "p", "br", "hr", "h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol", "li", "strong", "em", "code", "pre",
-    "blockquote", "a", "table", "thead", "tbody", "tr", "th", "td", "del", "input",
-}  # fmt: skip
-
-
-def markdown_to_safe_html(text: str) -> str:
-    """Markdown → HTML, sanitised with nh3: scripts, handlers and javascript: links are removed."""
-    html = markdown_lib.markdown(text or "", extensions=["tables", "fenced_code", "sane_lists"])
-    return nh3.clean(
-        html,
-        tags=ALLOWED_TAGS,
-        attributes={"a": {"href", "title"}, "input": {"type", "checked", "disabled"}, "th": {"align"}, "td": {"align"}},
-        url_schemes={"http", "https", "mailto"},
-        link_rel="noopener noreferrer nofollow",
-    )

@@ -2,7 +2,7 @@
 
 The domain is ``incidents.reports``; these views only translate forms into its calls and its
 refusals (``ReportConflict``) into pages that say what happened. Report text is Markdown,
-rendered by ``reports.markdown_to_safe_html`` (sanitised with nh3) and nowhere else.
+rendered by ``orion_ops.markdown.markdown_to_safe_html`` (CommonMark, sanitised with nh3) and nowhere else.
 """
 
 from django.contrib import messages
@@ -20,6 +20,7 @@ from incidents.web import reads
 from incidents.web.access import can_act, role_required
 from incidents.web.forms import REPORT_SECTIONS, ActionItemForm, ReportForm, RequestChangesForm
 from incidents.web.views.action_items import annotate_overdue
+from orion_ops.markdown import markdown_to_safe_html
 
 PAGE_SIZE = 50
 PREVIEW_MAX_CHARS = 50000
@@ -70,7 +71,7 @@ def report_queue(request):
 
 def markdown_html(text: str):
     """Sanitised HTML of a section; an empty one reads "to fill", as in the Markdown export."""
-    return mark_safe(reports.markdown_to_safe_html(text.strip() or reports.TO_FILL))  # noqa: S308  (nh3-sanitised)
+    return mark_safe(markdown_to_safe_html(text.strip() or reports.TO_FILL))  # noqa: S308  (nh3-sanitised)
 
 
 def _facts(incident: Incident) -> dict:
