@@ -6,8 +6,8 @@ from django.utils.safestring import mark_safe
 
 from diagnostics.runbooks import runbook_get, runbooks_all
 from incidents import roles
-from incidents.reports import markdown_to_safe_html
 from incidents.web.access import role_required
+from orion_ops.markdown import markdown_to_safe_html
 
 
 @role_required(roles.VIEWER)

@@ -376,6 +376,11 @@ class ReportStatus(models.TextChoices):
     APPROVED = "approved", "Approved"
 
 
+# One section of a report: room for a long root-cause write-up with pasted logs, and a bound on what
+# each save and each live preview renders. The form, the API and the preview all refuse more.
+REPORT_SECTION_MAX_LENGTH = 20_000
+
+
 class Report(models.Model):
     """The post-incident report: drafted from the incident, edited by people, approved by a manager."""
 
@@ -383,11 +388,11 @@ class Report(models.Model):
     status = models.CharField(max_length=20, choices=ReportStatus.choices, default=ReportStatus.DRAFT)
     version = models.PositiveIntegerField(default=1, help_text="Bumped by every save; a stale save is refused.")
     title = models.CharField(max_length=200)
-    summary = models.TextField(blank=True, max_length=50000)
-    root_cause = models.TextField(blank=True, max_length=50000)
-    impact = models.TextField(blank=True, max_length=50000)
-    resolution = models.TextField(blank=True, max_length=50000)
-    lessons_learned = models.TextField(blank=True, max_length=50000)
+    summary = models.TextField(blank=True, max_length=REPORT_SECTION_MAX_LENGTH)
+    root_cause = models.TextField(blank=True, max_length=REPORT_SECTION_MAX_LENGTH)
+    impact = models.TextField(blank=True, max_length=REPORT_SECTION_MAX_LENGTH)
+    resolution = models.TextField(blank=True, max_length=REPORT_SECTION_MAX_LENGTH)
+    lessons_learned = models.TextField(blank=True, max_length=REPORT_SECTION_MAX_LENGTH)
     # The report's view of the timeline: the timeline itself stays append-only.
     pinned_entries = models.JSONField(default=list, blank=True)
     hidden_entries = models.JSONField(default=list, blank=True)

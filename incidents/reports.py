@@ -7,8 +7,6 @@ transaction. Every step is on the incident's timeline.
 
 from datetime import timedelta
 
-import markdown as markdown_lib
-import nh3
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -17,6 +15,7 @@ from incidents import lifecycle
 from incidents.actors import Actor
 from incidents.impact import impact_for_incident
 from incidents.models import (
+    REPORT_SECTION_MAX_LENGTH,
     ActionItemStatus,
     Incident,
     Report,
@@ -32,6 +31,7 @@ from incidents.timeline import timeline_entry_add
 EDITABLE_FIELDS = ("title", "summary", "root_cause", "impact", "resolution", "lessons_learned")
 EDITABLE_STATUSES = (ReportStatus.DRAFT, ReportStatus.CHANGES_REQUESTED)
 TO_FILL = "_to fill_"
+CUT_NOTE = "\n\n_Cut to the section limit: the rest is on the incident's timeline._"
 
 # Timeline kinds that make the report's timeline by default; notes and the rest only when pinned.
 DEFAULT_TIMELINE_KINDS = (
@@ -186,13 +186,22 @@ def _draft_sections(incident: Incident) -> dict:
     steps = resolution_notes + mitigations
     resolution = "\n".join(f"{i}. {step}" for i, step in enumerate(steps, start=1)) if steps else TO_FILL
     return {
-        "summary": summary,
-        "root_cause": root_cause,
-        "impact": "\n".join(impact_lines),
-        "resolution": resolution,
+        "summary": _fit_section(summary),
+        "root_cause": _fit_section(root_cause),
+        "impact": _fit_section("\n".join(impact_lines)),
+        "resolution": _fit_section(resolution),
         "lessons_learned": "- " + TO_FILL,
         "impact_data": {"time_in_states": {name: span.total_seconds() for name, span in states}, **impact_data},
     }
+
+
+def _fit_section(text: str) -> str:
+    """A drafted section stays within what the editor accepts: a long one is cut at a line break, and says so."""
+    if len(text) <= REPORT_SECTION_MAX_LENGTH:
+        return text
+    head = text[: REPORT_SECTION_MAX_LENGTH - len(CUT_NOTE)]
+    line_end = head.rfind("\n")
+    return (head[:line_end] if line_end > 0 else head) + CUT_NOTE
 
 
 # Editing and review ---------------------------------------------------------------
@@ -390,21 +399,3 @@ def report_markdown(report: Report) -> str:
         lines.append("- [ ] " + TO_FILL)
     lines += ["", "## Lessons Learned", report.lessons_learned.strip() or TO_FILL, ""]
     return "\n".join(lines)
-
-
-ALLOWED_TAGS = {
-    "p", "br", "hr", "h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol", "li", "strong", "em", "code", "pre",
-    "blockquote", "a", "table", "thead", "tbody", "tr", "th", "td", "del", "input",
-}  # fmt: skip
-
-
-def markdown_to_safe_html(text: str) -> str:
-    """Markdown → HTML, sanitised with nh3: scripts, handlers and javascript: links are removed."""
-    html = markdown_lib.markdown(text or "", extensions=["tables", "fenced_code", "sane_lists"])
-    return nh3.clean(
-        html,
-        tags=ALLOWED_TAGS,
-        attributes={"a": {"href", "title"}, "input": {"type", "checked", "disabled"}, "th": {"align"}, "td": {"align"}},
-        url_schemes={"http", "https", "mailto"},
-        link_rel="noopener noreferrer nofollow",
-    )

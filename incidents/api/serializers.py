@@ -4,6 +4,7 @@ from rest_framework import serializers
 
 from incidents import lifecycle
 from incidents.models import (
+    REPORT_SECTION_MAX_LENGTH,
     ActionItem,
     AlertPayload,
     Incident,
@@ -281,11 +282,11 @@ class ReportSerializer(serializers.ModelSerializer):
 class ReportUpdateSerializer(serializers.Serializer):
     version = serializers.IntegerField(min_value=1, help_text="The version you edited; a stale one is a 409.")
     title = serializers.CharField(max_length=200, required=False)
-    summary = serializers.CharField(max_length=50000, required=False, allow_blank=True)
-    root_cause = serializers.CharField(max_length=50000, required=False, allow_blank=True)
-    impact = serializers.CharField(max_length=50000, required=False, allow_blank=True)
-    resolution = serializers.CharField(max_length=50000, required=False, allow_blank=True)
-    lessons_learned = serializers.CharField(max_length=50000, required=False, allow_blank=True)
+    summary = serializers.CharField(max_length=REPORT_SECTION_MAX_LENGTH, required=False, allow_blank=True)
+    root_cause = serializers.CharField(max_length=REPORT_SECTION_MAX_LENGTH, required=False, allow_blank=True)
+    impact = serializers.CharField(max_length=REPORT_SECTION_MAX_LENGTH, required=False, allow_blank=True)
+    resolution = serializers.CharField(max_length=REPORT_SECTION_MAX_LENGTH, required=False, allow_blank=True)
+    lessons_learned = serializers.CharField(max_length=REPORT_SECTION_MAX_LENGTH, required=False, allow_blank=True)
     pinned_entries = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False, max_length=1000)
     hidden_entries = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False, max_length=1000)
 

@@ -7,10 +7,12 @@ from django import forms
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
 from django.utils import timezone
+from django.utils.text import normalize_newlines
 
 from incidents import insights
 from incidents.models import (
     OPEN_STATUSES,
+    REPORT_SECTION_MAX_LENGTH,
     ActionItemPriority,
     ActionItemStatus,
     ActionItemType,
@@ -245,8 +247,25 @@ REPORT_SECTIONS = (
 )
 
 
-def _markdown_area(rows: int):
-    return forms.Textarea(attrs={"rows": rows, "class": "markdown", "spellcheck": "true"})
+class SectionField(forms.CharField):
+    """A report section's Markdown. Browsers send a textarea's line breaks as CRLF but count them as one
+    character against ``maxlength``; normalising first makes the server count what the browser let through."""
+
+    def to_python(self, value):
+        return normalize_newlines(super().to_python(value))
+
+
+def _section_field(rows: int, label: str | None = None, **attrs):
+    return SectionField(
+        max_length=REPORT_SECTION_MAX_LENGTH,
+        required=False,
+        label=label,
+        error_messages={
+            "max_length": f"A section holds at most {REPORT_SECTION_MAX_LENGTH:,} characters; this one has "
+            "%(show_value)d. Shorten it, or link long logs rather than pasting them."
+        },
+        widget=forms.Textarea(attrs={"rows": rows, "class": "markdown", "spellcheck": "true", **attrs}),
+    )
 
 
 class ReportForm(PlainLabelsForm):
@@ -254,17 +273,12 @@ class ReportForm(PlainLabelsForm):
 
     version = forms.IntegerField(min_value=1, widget=forms.HiddenInput)
     title = forms.CharField(max_length=200, error_messages={"required": "Give the report a title."})
-    summary = forms.CharField(max_length=50000, required=False, widget=_markdown_area(5))
-    root_cause = forms.CharField(max_length=50000, required=False, label="Root Cause", widget=_markdown_area(6))
-    impact = forms.CharField(max_length=50000, required=False, widget=_markdown_area(7))
-    resolution = forms.CharField(max_length=50000, required=False, widget=_markdown_area(5))
+    summary = _section_field(5)
+    root_cause = _section_field(6, label="Root Cause")
+    impact = _section_field(7)
+    resolution = _section_field(5)
     # Rendered after the action items, outside the <form> element: the attribute keeps it in the form.
-    lessons_learned = forms.CharField(
-        max_length=50000,
-        required=False,
-        label="Lessons Learned",
-        widget=forms.Textarea(attrs={"rows": 5, "class": "markdown", "spellcheck": "true", "form": "report-form"}),
-    )
+    lessons_learned = _section_field(5, label="Lessons Learned", form="report-form")
     pinned_entries = forms.TypedMultipleChoiceField(coerce=int, required=False, widget=forms.CheckboxSelectMultiple)
     hidden_entries = forms.TypedMultipleChoiceField(coerce=int, required=False, widget=forms.CheckboxSelectMultiple)
 
@@ -293,6 +307,12 @@ class ReportForm(PlainLabelsForm):
 
     def changes(self) -> dict:
         return {name: value for name, value in self.cleaned_data.items() if name != "version"}
+
+
+class SectionPreviewForm(forms.Form):
+    """One section's text for the live preview, held to the same limit as saving it."""
+
+    text = _section_field(5)
 
 
 class RequestChangesForm(PlainLabelsForm):

@@ -44,12 +44,20 @@
     })
       .then(function (response) {
         var type = response.headers.get("Content-Type") || "";
-        if (!response.ok || type.indexOf("json") === -1) throw new Error("HTTP " + response.status);
+        if (type.indexOf("json") === -1 || !(response.ok || response.status === 400)) {
+          throw new Error("HTTP " + response.status);
+        }
         return response.json();
       })
       .then(function (data) {
         // An older answer must not replace a newer one.
         if (textarea.value !== asked) return;
+        if (data.html === undefined) {
+          // Refused (over the section limit): say why instead of rendering.
+          pane.classList.add("is-unavailable");
+          pane.textContent = data.detail;
+          return;
+        }
         pane.innerHTML = data.html; // sanitised by the server (nh3)
         pane.classList.remove("is-unavailable");
       })

@@ -2,7 +2,7 @@
 
 The domain is ``incidents.reports``; these views only translate forms into its calls and its
 refusals (``ReportConflict``) into pages that say what happened. Report text is Markdown,
-rendered by ``reports.markdown_to_safe_html`` (sanitised with nh3) and nowhere else.
+rendered by ``orion_ops.markdown.markdown_to_safe_html`` (CommonMark, sanitised with nh3) and nowhere else.
 """
 
 from django.contrib import messages
@@ -10,19 +10,27 @@ from django.core.paginator import Paginator
 from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.html import format_html
 from django.utils.safestring import mark_safe
+from django.utils.text import normalize_newlines
 from django.views.decorators.http import require_GET, require_POST
 
 from incidents import lifecycle, reports, roles, selectors
 from incidents.actors import Actor
-from incidents.models import Incident, Report, ReportStatus, Resolution, Status
+from incidents.models import REPORT_SECTION_MAX_LENGTH, Incident, Report, ReportStatus, Resolution, Status
 from incidents.web import reads
 from incidents.web.access import can_act, role_required
-from incidents.web.forms import REPORT_SECTIONS, ActionItemForm, ReportForm, RequestChangesForm
+from incidents.web.forms import (
+    REPORT_SECTIONS,
+    ActionItemForm,
+    ReportForm,
+    RequestChangesForm,
+    SectionPreviewForm,
+)
 from incidents.web.views.action_items import annotate_overdue
+from orion_ops.markdown import markdown_to_safe_html
 
 PAGE_SIZE = 50
-PREVIEW_MAX_CHARS = 50000
 # The edit form lists the incident's timeline to pin or hide entries; an alert storm can write thousands.
 TIMELINE_EDIT_LIMIT = 1000
 QUEUE_TITLES = {
@@ -70,7 +78,19 @@ def report_queue(request):
 
 def markdown_html(text: str):
     """Sanitised HTML of a section; an empty one reads "to fill", as in the Markdown export."""
-    return mark_safe(reports.markdown_to_safe_html(text.strip() or reports.TO_FILL))  # noqa: S308  (nh3-sanitised)
+    return mark_safe(markdown_to_safe_html(text.strip() or reports.TO_FILL))  # noqa: S308  (nh3-sanitised)
+
+
+def preview_html(typed: str):
+    """The preview of text just typed. Over the limit it is not rendered: the field's error says why."""
+    text = normalize_newlines(typed)
+    if len(text) > REPORT_SECTION_MAX_LENGTH:
+        return format_html(
+            '<p class="muted">No preview: {} characters, over the limit of {}.</p>',
+            f"{len(text):,}",
+            f"{REPORT_SECTION_MAX_LENGTH:,}",
+        )
+    return markdown_html(text)
 
 
 def _facts(incident: Incident) -> dict:
@@ -176,7 +196,7 @@ def _render_report(
                 "field": form[name],
                 "key": name,
                 "label": label,
-                "preview": markdown_html(values[name]),
+                "preview": preview_html(values[name]),
                 "saved": saved.get(name),
             }
             for name, label in REPORT_SECTIONS
@@ -252,7 +272,7 @@ def _conflict_context(report: Report, form: ReportForm, error: reports.ReportCon
     differing = [
         {"key": name, "label": label, "saved": getattr(report, name), "html": markdown_html(getattr(report, name))}
         for name, label in (("title", "Title"), *REPORT_SECTIONS)
-        if (form.data.get(name) or "").strip() != (getattr(report, name) or "").strip()
+        if normalize_newlines(form.data.get(name) or "").strip() != (getattr(report, name) or "").strip()
     ]
     return {"who": who, "version": report.version, "yours": form.data.get("version"), "sections": differing}
 
@@ -323,8 +343,10 @@ def _refused_save(request, incident: Incident, form: ReportForm, error: reports.
 def report_preview(request, pk):
     """Markdown → sanitised HTML for the live preview, exactly as the page will show it."""
     get_object_or_404(Incident, pk=pk)
-    text = request.POST.get("text", "")[:PREVIEW_MAX_CHARS]
-    return JsonResponse({"html": str(markdown_html(text))})
+    form = SectionPreviewForm(request.POST)
+    if not form.is_valid():
+        return JsonResponse({"detail": " ".join(form.errors["text"])}, status=400)
+    return JsonResponse({"html": str(markdown_html(form.cleaned_data["text"]))})
 
 
 @require_POST

@@ -245,25 +245,6 @@ def test_pin_and_hide_timeline_entries(report, engineer_api):
     assert bad.status_code == 400
 
 
-@pytest.mark.parametrize(
-    "attack",
-    [
-        "<script>alert(1)</script>",
-        '<img src=x onerror="alert(1)">',
-        "[click](javascript:alert(1))",
-        '<a href="javascript:alert(1)">x</a>',
-        "<iframe src=//evil.example></iframe>",
-        '<svg onload="alert(1)"></svg>',
-    ],
-)
-def test_xss_in_report_text_is_neutralised(attack):
-    html = reports.markdown_to_safe_html(f"Root cause\n\n{attack}\n\n**bold** and `code`")
-    lowered = html.lower()
-    assert "<script" not in lowered and "onerror" not in lowered and "onload" not in lowered
-    assert "javascript:" not in lowered and "<iframe" not in lowered
-    assert "<strong>bold</strong>" in html and "<code>code</code>" in html
-
-
 def test_manual_report_for_other_resolved_incidents(engineer, engineer_api, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
         incident = resolved_incident(engineer, severity="P3")

@@ -26,7 +26,8 @@ def dangerous(html: str) -> list[str]:
     """Executable markup in a page: script elements other than our static files, handlers, javascript: URLs."""
     found = [tag for tag in re.findall(r"<script\b[^>]*>", html) if 'src="/static/' not in tag]
     found += re.findall(r"<[^>]+\son\w+\s*=", html)
-    found += re.findall(r"""(?:href|src)\s*=\s*["']?\s*javascript:""", html, flags=re.IGNORECASE)
+    # Inside tags only: typed HTML is shown as escaped text, which may spell "href=javascript:" harmlessly.
+    found += re.findall(r"""<[a-z][^>]*\s(?:href|src)\s*=\s*["']?\s*javascript:""", html, flags=re.IGNORECASE)
     found += re.findall(r"<(?:iframe|svg onload|img)[^>]*>", html)
     return found
 
