@@ -237,6 +237,9 @@ SPECTACULAR_SETTINGS = {
 API_TOKEN_TOUCH_SECONDS = env_int("API_TOKEN_TOUCH_SECONDS", 60, minimum=0)
 IDEMPOTENCY_KEY_TTL_SECONDS = env_int("IDEMPOTENCY_KEY_TTL_SECONDS", 24 * 3600, minimum=60)
 METRICS_TOKEN = env_str("METRICS_TOKEN")
+# The OpenAPI schema and its docs page list every endpoint and field: public only
+# when asked (or with DEBUG); otherwise for signed-in users and tokens with a role.
+API_SCHEMA_PUBLIC = env_bool("API_SCHEMA_PUBLIC", DEBUG)
 
 # SLA: seconds to acknowledge, per severity (P0 "immediate" = 5 minutes).
 SLA_ACK_SECONDS = {
