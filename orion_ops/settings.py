@@ -51,7 +51,7 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "orion_ops.apps.AdminConfig",  # django.contrib.admin with the sign-in lockout
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
