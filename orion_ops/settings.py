@@ -241,6 +241,11 @@ METRICS_TOKEN = env_str("METRICS_TOKEN")
 # when asked (or with DEBUG); otherwise for signed-in users and tokens with a role.
 API_SCHEMA_PUBLIC = env_bool("API_SCHEMA_PUBLIC", DEBUG)
 
+# Environment variables a diagnostic target may name as its secret (dsn_env,
+# auth_header_env, ...), besides ORION_TARGET_*. Orion Ops' own settings are
+# refused even when listed here (orion_ops.secret_env).
+TARGET_SECRET_ENV = env_list("TARGET_SECRET_ENV")
+
 # SLA: seconds to acknowledge, per severity (P0 "immediate" = 5 minutes).
 SLA_ACK_SECONDS = {
     "P0": env_int("SLA_ACK_SECONDS_P0", 5 * 60, minimum=1),
