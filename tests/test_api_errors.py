@@ -10,6 +10,18 @@ def test_unknown_api_url_is_json_404(engineer_api):
     assert response.json() == {"detail": "Not found."}
 
 
+def test_format_suffix_urls_are_not_routed(engineer_api):
+    from tests.factories import IncidentFactory
+
+    incident = IncidentFactory()
+    for response in (
+        engineer_api.get("/api/v1/incidents.json"),
+        engineer_api.post(f"/api/v1/incidents/{incident.pk}/acknowledge.json"),
+    ):
+        assert response.status_code == 404 and response.json() == {"detail": "Not found."}
+    assert incident.timeline.count() == 1
+
+
 def test_wrong_method_is_json_405(engineer_api):
     response = engineer_api.delete("/api/v1/incidents/")
     assert response.status_code == 405
