@@ -287,7 +287,7 @@ def _pool_warnings(plan: Plan) -> None:
         more = pods - plan.current_replicas
         added = f"; the {more} added pod{'s' if more != 1 else ''} alone need{'s' if more == 1 else ''} {more * pool}"
     env_name = database.config.get("dsn_env", "")
-    refusal = secret_env_refusal(env_name)
+    refusal = secret_env_refusal(env_name) if env_name else None
     if refusal:
         check["error"] = refusal
         plan.warnings.append(
