@@ -10,8 +10,9 @@ class TargetForm(forms.ModelForm):
         model = Target
         fields = ["service", "kind", "name", "config"]
         help_texts = {
-            "config": 'The keys of the targets file for this kind, e.g. {"dsn_env": "TASK_DB_DSN"}. '
-            "Secrets are named by environment variable, never stored here."
+            "config": 'The keys of the targets file for this kind, e.g. {"dsn_env": "ORION_TARGET_TASK_DB_DSN"}. '
+            "Secrets are named by environment variable, never stored here: ORION_TARGET_* or a name listed "
+            "in TARGET_SECRET_ENV, never one of Orion Ops' own settings."
         }
 
     def clean(self):

@@ -40,6 +40,7 @@ from diagnostics.runbooks import runbook_url
 from incidents.actors import Actor
 from incidents.models import Incident, Service, TimelineKind
 from incidents.timeline import timeline_entry_add
+from orion_ops.secret_env import secret_env_refusal
 
 logger = logging.getLogger(__name__)
 
@@ -286,6 +287,14 @@ def _pool_warnings(plan: Plan) -> None:
         more = pods - plan.current_replicas
         added = f"; the {more} added pod{'s' if more != 1 else ''} alone need{'s' if more == 1 else ''} {more * pool}"
     env_name = database.config.get("dsn_env", "")
+    refusal = secret_env_refusal(env_name) if env_name else None
+    if refusal:
+        check["error"] = refusal
+        plan.warnings.append(
+            f"Could not check {database.name}'s free connections: dsn_env: {refusal}. "
+            f"{pods} pods × {pool} connections (pool_size_per_pod) = {needed}{added}."
+        )
+        return
     if not os.environ.get(env_name):
         check["error"] = f"{env_name} not set"
         plan.warnings.append(

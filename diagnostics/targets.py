@@ -3,13 +3,16 @@
 Used by ``sync_services`` (errors carry their path in the file) and by the
 admin form. A secret is never accepted as a value: DSNs and tokens are named
 by environment variable (``dsn_env``, ``auth_header_env``), and messages never
-echo a value that could be one.
+echo a value that could be one. Which variables may be named is decided by
+``orion_ops.secret_env`` (``ORION_TARGET_*`` and ``TARGET_SECRET_ENV``, never a
+setting of Orion Ops itself).
 """
 
 import re
 from urllib.parse import urlparse
 
 from diagnostics.models import TargetKind
+from orion_ops.secret_env import secret_env_refusal
 
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
@@ -66,6 +69,8 @@ def _check_value(kind_desc: str, value, path: str, errors: Errors) -> None:
     elif kind_desc == "environment variable name":
         if not isinstance(value, str) or not ENV_NAME.fullmatch(value):
             errors.append((path, "must be the NAME of an environment variable (letters, digits, _), not its value"))
+        elif refusal := secret_env_refusal(value):
+            errors.append((path, refusal))
     elif kind_desc == "http(s) URL":
         parsed = urlparse(value) if isinstance(value, str) else None
         if parsed is None or parsed.scheme not in ("http", "https") or not parsed.hostname:

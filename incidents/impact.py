@@ -7,7 +7,6 @@ incident's window even when drafted later.
 """
 
 import logging
-import os
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
@@ -15,6 +14,7 @@ import requests
 from prometheus_api_client import PrometheusApiClientException, PrometheusConnect
 
 from diagnostics.collectors.prometheus import DEFAULT_METRICS, join_matchers, label_matchers
+from orion_ops.secret_env import SecretEnvRefused, secret_env_read
 
 logger = logging.getLogger(__name__)
 TIMEOUT = 3
@@ -113,7 +113,8 @@ def incident_impact(*, service: str, config: dict, start: datetime, end: datetim
 
 def _headers(config: dict) -> dict:
     name = config.get("auth_header_env")
-    return {"Authorization": os.environ[name]} if name and os.environ.get(name) else {}
+    value = secret_env_read(name) if name else ""
+    return {"Authorization": value} if value else {}
 
 
 def impact_for_incident(incident) -> tuple[list[str], dict] | None:
@@ -129,6 +130,9 @@ def impact_for_incident(incident) -> tuple[list[str], dict] | None:
     start = incident.detected_at
     try:
         impact = incident_impact(service=target.service.slug, config=target.config, start=start, end=end)
+    except SecretEnvRefused as exc:
+        logger.warning("impact of %s: auth_header_env: %s", incident.reference, exc.message)
+        return [f"- (Prometheus was not queried: auth_header_env: {exc.message})"], {}
     except (requests.RequestException, PrometheusApiClientException, KeyError, ValueError) as exc:
         logger.warning("impact of %s: Prometheus query failed: %s", incident.reference, exc)
         return [f"- (Prometheus could not be queried when this was drafted: {type(exc).__name__})"], {}

@@ -14,8 +14,20 @@ from django.core.exceptions import ImproperlyConfigured
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
+# Every name the helpers below were asked for: the variables Orion Ops reads as
+# its own settings. Configuration that names a variable to read as a secret
+# (a target's ``dsn_env``) may never name one of these (orion_ops.secret_env).
+_SETTINGS_READ: set[str] = set()
+
+
+def settings_variables() -> frozenset[str]:
+    """The variables read through these helpers so far, with their ``NAME_FILE`` variants."""
+    names = set(_SETTINGS_READ)
+    return frozenset(names | {f"{name}_FILE" for name in names})
+
 
 def _raw(name: str) -> str | None:
+    _SETTINGS_READ.add(name)
     file_name = os.environ.get(f"{name}_FILE")
     if file_name:
         try:

@@ -16,7 +16,9 @@ def not_found(request, exception=None):
 
 def permission_denied(request, exception=None):
     if _api(request):
-        return JsonResponse({"detail": "You do not have permission to do this."}, status=403)
+        # Our PermissionDenied messages say what is missing (a role); Django's own carry none.
+        detail = str(exception or "") or "You do not have permission to do this."
+        return JsonResponse({"detail": detail}, status=403)
     return defaults.permission_denied(request, exception)
 
 

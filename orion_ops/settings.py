@@ -51,7 +51,7 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "orion_ops.apps.AdminConfig",  # django.contrib.admin with the sign-in lockout
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -239,6 +239,14 @@ SPECTACULAR_SETTINGS = {
 API_TOKEN_TOUCH_SECONDS = env_int("API_TOKEN_TOUCH_SECONDS", 60, minimum=0)
 IDEMPOTENCY_KEY_TTL_SECONDS = env_int("IDEMPOTENCY_KEY_TTL_SECONDS", 24 * 3600, minimum=60)
 METRICS_TOKEN = env_str("METRICS_TOKEN")
+# The OpenAPI schema and its docs page list every endpoint and field: public only
+# when asked (or with DEBUG); otherwise for signed-in users and tokens with a role.
+API_SCHEMA_PUBLIC = env_bool("API_SCHEMA_PUBLIC", DEBUG)
+
+# Environment variables a diagnostic target may name as its secret (dsn_env,
+# auth_header_env, ...), besides ORION_TARGET_*. Orion Ops' own settings are
+# refused even when listed here (orion_ops.secret_env).
+TARGET_SECRET_ENV = env_list("TARGET_SECRET_ENV")
 
 # SLA: seconds to acknowledge, per severity (P0 "immediate" = 5 minutes).
 SLA_ACK_SECONDS = {

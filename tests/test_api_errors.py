@@ -10,6 +10,18 @@ def test_unknown_api_url_is_json_404(engineer_api):
     assert response.json() == {"detail": "Not found."}
 
 
+def test_format_suffix_urls_are_not_routed(engineer_api):
+    from tests.factories import IncidentFactory
+
+    incident = IncidentFactory()
+    for response in (
+        engineer_api.get("/api/v1/incidents.json"),
+        engineer_api.post(f"/api/v1/incidents/{incident.pk}/acknowledge.json"),
+    ):
+        assert response.status_code == 404 and response.json() == {"detail": "Not found."}
+    assert incident.timeline.count() == 1
+
+
 def test_wrong_method_is_json_405(engineer_api):
     response = engineer_api.delete("/api/v1/incidents/")
     assert response.status_code == 405
@@ -22,8 +34,8 @@ def test_unknown_page_outside_api_is_html(client):
     assert response["Content-Type"].startswith("text/html")
 
 
-def test_openapi_schema_documents_the_contract(client):
-    response = client.get("/api/v1/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+def test_openapi_schema_documents_the_contract(viewer_api):
+    response = viewer_api.get("/api/v1/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
     assert response.status_code == 200
     schema = response.json()
     paths = schema["paths"]
@@ -40,7 +52,8 @@ def test_openapi_schema_documents_the_contract(client):
     assert "409" in paths["/api/v1/incidents/{id}/acknowledge/"]["post"]["responses"]
 
 
-def test_api_docs_are_served_locally(client):
+def test_api_docs_are_served_locally(client, viewer):
+    client.force_login(viewer)
     response = client.get("/api/v1/docs/")
     assert response.status_code == 200
     html = response.content.decode()

@@ -9,7 +9,6 @@ check_postgres and awesome-prometheus-alerts). Works best with a role that has
 """
 
 import math
-import os
 import re
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -32,6 +31,7 @@ from diagnostics.collectors.base import (
     Window,
 )
 from diagnostics.conf import PostgresThresholds
+from orion_ops.secret_env import SecretEnvRefused, secret_env_read
 
 OK, WARN, CRIT, NO_DATA, ERROR = (
     FindingStatus.OK,
@@ -193,7 +193,10 @@ class PostgresCollector(Collector):
     def conninfo(self, target: TargetSpec) -> tuple[str, list[str]]:
         """The connection string to use and the secrets to keep out of any message."""
         env_name = target.config.get("dsn_env", "")
-        dsn = os.environ.get(env_name, "") if env_name else ""
+        try:
+            dsn = secret_env_read(env_name) if env_name else ""
+        except SecretEnvRefused as exc:
+            raise ConfigurationError(f"dsn_env: {exc.message}") from None
         if not dsn:
             raise ConfigurationError(f"environment variable {env_name or '(none)'} is not set on this worker")
         try:

@@ -13,7 +13,6 @@ with a ``status`` label, ``http_request_duration_seconds_bucket``, cAdvisor's
 """
 
 import math
-import os
 import re
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ import requests
 from prometheus_api_client import PrometheusApiClientException, PrometheusConnect
 
 from diagnostics.collectors.base import Collector, CollectorError, ConfigurationError, Evidence, Finding, Window
+from orion_ops.secret_env import SecretEnvRefused, secret_env_read
 
 DEFAULT_METRICS = {
     "requests_total": "http_requests_total",
@@ -194,7 +194,10 @@ class PrometheusCollector(Collector):
             raise ConfigurationError(f"prometheus target {target.name}: no url")
         headers = {}
         if config.get("auth_header_env"):
-            value = os.environ.get(config["auth_header_env"])
+            try:
+                value = secret_env_read(config["auth_header_env"])
+            except SecretEnvRefused as exc:
+                raise ConfigurationError(f"auth_header_env: {exc.message}") from None
             if not value:
                 raise ConfigurationError(f"environment variable {config['auth_header_env']} is not set")
             headers["Authorization"] = value

@@ -15,6 +15,8 @@ from incidents.api.views import AlertPayloadViewSet, IncidentViewSet, ServiceVie
 
 router = DefaultRouter(trailing_slash=True)
 router.include_root_view = False
+# The API speaks JSON only: no incidents.json twins (custom actions do not take a format argument).
+router.include_format_suffixes = False
 router.register("incidents", IncidentViewSet, basename="incident")
 router.register("services", ServiceViewSet, basename="service")
 router.register("alert-payloads", AlertPayloadViewSet, basename="alert-payload")

@@ -4,6 +4,7 @@ import re
 from datetime import datetime, time, timedelta
 
 from django import forms
+from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
 from django.utils import timezone
@@ -46,16 +47,17 @@ class PlainLabelsForm(forms.Form):
         super().__init__(*args, **kwargs)
 
 
-class LoginForm(AuthenticationForm):
-    """Django's sign-in form, refusing attempts while the username or address is locked out."""
+class ThrottledSignIn:
+    """Refuses a sign-in while its username or address is locked out, and counts the failures.
 
-    error_messages = {
-        **AuthenticationForm.error_messages,
-        "throttled": (
-            "Too many failed sign-ins for this username from your address. "
-            "Try again in %(minutes)s min, or ask an administrator to reset your password."
-        ),
-    }
+    Mixed into the app's sign-in form and the admin's, so failures at either add
+    up in one set of counters (``incidents.web.throttle``) and a lockout holds at both.
+    """
+
+    throttled_message = (
+        "Too many failed sign-ins for this username from your address. "
+        "Try again in %(minutes)s min, or ask an administrator to reset your password."
+    )
 
     throttled = False
 
@@ -66,15 +68,25 @@ class LoginForm(AuthenticationForm):
         if lockout:
             self.throttled = True
             raise ValidationError(
-                self.error_messages["throttled"], code="throttled", params={"minutes": lockout.retry_after_minutes}
+                self.throttled_message, code="throttled", params={"minutes": lockout.retry_after_minutes}
             )
         try:
             cleaned = super().clean()
         except ValidationError:
+            # A wrong password, or (in the admin) a right one of a user who is not staff:
+            # both are refused with the same message, so both count.
             throttle.failure_record(username, address)
             raise
         throttle.failures_clear(username, address)
         return cleaned
+
+
+class LoginForm(ThrottledSignIn, AuthenticationForm):
+    """Django's sign-in form, with the lockout."""
+
+
+class AdminLoginForm(ThrottledSignIn, AdminAuthenticationForm):
+    """The admin's sign-in form (staff only), with the same lockout and counters as the app's."""
 
 
 class IncidentCreateForm(PlainLabelsForm):

@@ -53,9 +53,9 @@ WRONG_PASSWORD = "not-the-password-9f8e"
 
 os.environ.update(
     {
-        "ORION_TEST_PG_DSN": f"postgresql://orion_monitor@127.0.0.1:{PG_PORT}/appdb",
-        "ORION_TEST_PG_REFUSED_DSN": f"postgresql://orion_monitor@127.0.0.1:{REFUSED_PORT}/appdb",
-        "ORION_TEST_PG_HANG_DSN": (
+        "ORION_TARGET_TEST_PG_DSN": f"postgresql://orion_monitor@127.0.0.1:{PG_PORT}/appdb",
+        "ORION_TARGET_TEST_PG_REFUSED_DSN": f"postgresql://orion_monitor@127.0.0.1:{REFUSED_PORT}/appdb",
+        "ORION_TARGET_TEST_PG_HANG_DSN": (
             f"postgresql://orion_monitor:{HANG_PASSWORD}@127.0.0.1:{BLACKHOLE.getsockname()[1]}/appdb"
         ),
         # Worker-side settings: short retries, and a statement timeout long enough to kill a worker mid-check.

@@ -24,7 +24,9 @@ FINDING_KEYS = {"check", "status", "summary", "subject", "evidence", "remediatio
 @pytest.fixture
 def incident(db):
     service = ServiceFactory(slug="task-service")
-    Target.objects.create(service=service, kind="postgres", name="task-db", config={"dsn_env": "ORION_TEST_PG_DSN"})
+    Target.objects.create(
+        service=service, kind="postgres", name="task-db", config={"dsn_env": "ORION_TARGET_TEST_PG_DSN"}
+    )
     return IncidentFactory(services=[service])
 
 
@@ -62,7 +64,7 @@ def test_get_lists_runs_with_findings_in_the_contract_shape(viewer_api, incident
     assert [set(f) for f in run["findings"]] == [FINDING_KEYS, FINDING_KEYS]
     assert run["findings"][0]["check"] == "postgres.connection_saturation"
     assert {"query", "observed", "threshold", "unit"} <= set(run["findings"][0]["evidence"])
-    assert os.environ["ORION_TEST_PG_DSN"] not in response.content.decode()
+    assert os.environ["ORION_TARGET_TEST_PG_DSN"] not in response.content.decode()
 
 
 def test_incident_without_targets_gets_400(engineer_api):

@@ -63,9 +63,11 @@ def test_admin_form_validates_target_config():
     bad = TargetForm(data={"service": service.pk, "kind": "postgres", "name": "db", "config": '{"dsn": "x"}'})
     assert not bad.is_valid()
     assert "config.dsn_env: required" in bad.errors["__all__"]
-    good = TargetForm(data={"service": service.pk, "kind": "postgres", "name": "db", "config": '{"dsn_env": "DB"}'})
+    good = TargetForm(
+        data={"service": service.pk, "kind": "postgres", "name": "db", "config": '{"dsn_env": "ORION_TARGET_DB"}'}
+    )
     assert good.is_valid(), good.errors
-    assert good.save().config == {"dsn_env": "DB"}
+    assert good.save().config == {"dsn_env": "ORION_TARGET_DB"}
 
 
 def test_every_runbook_a_collector_names_exists():

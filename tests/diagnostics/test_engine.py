@@ -17,7 +17,7 @@ from tests.factories import IncidentFactory, ServiceFactory
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
 
-def service_with_postgres(slug: str, dsn_env: str = "ORION_TEST_PG_DSN"):
+def service_with_postgres(slug: str, dsn_env: str = "ORION_TARGET_TEST_PG_DSN"):
     service = ServiceFactory(slug=slug)
     Target.objects.create(service=service, kind="postgres", name=f"{slug}-db", config={"dsn_env": dsn_env})
     return service
@@ -90,7 +90,9 @@ def test_worker_killed_mid_run_redoes_it_and_attaches_once(celery_worker_process
 def test_a_hanging_target_times_out_without_touching_the_incident(celery_worker_process, settings):
     settings.DIAGNOSTICS_POSTGRES_SOFT_TIME_LIMIT = 2
     settings.DIAGNOSTICS_POSTGRES_TIME_LIMIT = 8
-    incident = IncidentFactory(severity="P0", services=[service_with_postgres("search", "ORION_TEST_PG_HANG_DSN")])
+    incident = IncidentFactory(
+        severity="P0", services=[service_with_postgres("search", "ORION_TARGET_TEST_PG_HANG_DSN")]
+    )
     run = finished_run(incident, timeout=30)
     assert run.status == "timed_out"
     assert run.error == "did not finish within its 2 s time limit"
@@ -105,7 +107,7 @@ def test_a_hanging_target_times_out_without_touching_the_incident(celery_worker_
 
 
 def test_unreachable_target_is_retried_with_backoff_then_fails(celery_worker_process):
-    incident = IncidentFactory(services=[service_with_postgres("mailer", "ORION_TEST_PG_REFUSED_DSN")])
+    incident = IncidentFactory(services=[service_with_postgres("mailer", "ORION_TARGET_TEST_PG_REFUSED_DSN")])
     run = finished_run(incident, timeout=40)
     assert run.status == "failed"
     assert run.attempts == 3  # DIAGNOSTICS_MAX_RETRIES=2 in the worker's environment

@@ -253,7 +253,7 @@ def test_scaling_up_warns_when_the_database_has_too_few_free_connections(
 ):
     Target.objects.create(
         service=incident.services.get(), kind="postgres", name="task-db",
-        config={"dsn_env": "ORION_TEST_PG_DSN", "pool_size_per_pod": 4},
+        config={"dsn_env": "ORION_TARGET_TEST_PG_DSN", "pool_size_per_pod": 4},
     )  # fmt: skip
     for _ in range(6):
         held_sessions.open(application_name="task-service")
@@ -293,7 +293,7 @@ def test_scaling_up_warns_when_the_database_has_too_few_free_connections(
 def test_scaling_up_within_the_free_connections_has_no_warning(engineer_api, incident, scratch_pg):
     Target.objects.create(
         service=incident.services.get(), kind="postgres", name="task-db",
-        config={"dsn_env": "ORION_TEST_PG_DSN", "pool_size_per_pod": 1},
+        config={"dsn_env": "ORION_TARGET_TEST_PG_DSN", "pool_size_per_pod": 1},
     )  # fmt: skip
     body = mitigate(engineer_api, incident, {"action": "scale", "service": "task-service", "replicas": 5}).json()
     assert body["warnings"] == []
@@ -302,7 +302,7 @@ def test_scaling_up_within_the_free_connections_has_no_warning(engineer_api, inc
 def test_scaling_down_skips_the_connection_check(engineer_api, incident):
     Target.objects.create(
         service=incident.services.get(), kind="postgres", name="task-db",
-        config={"dsn_env": "ORION_TEST_PG_UNSET_DSN", "pool_size_per_pod": 50},
+        config={"dsn_env": "ORION_TARGET_TEST_PG_UNSET_DSN", "pool_size_per_pod": 50},
     )  # fmt: skip
     body = mitigate(engineer_api, incident, {"action": "scale", "service": "task-service", "replicas": 2}).json()
     assert body["warnings"] == []
@@ -310,7 +310,10 @@ def test_scaling_down_skips_the_connection_check(engineer_api, incident):
 
 def test_unset_pool_size_and_unset_dsn_are_said(engineer_api, incident):
     database = Target.objects.create(
-        service=incident.services.get(), kind="postgres", name="task-db", config={"dsn_env": "ORION_TEST_PG_UNSET_DSN"}
+        service=incident.services.get(),
+        kind="postgres",
+        name="task-db",
+        config={"dsn_env": "ORION_TARGET_TEST_PG_UNSET_DSN"},
     )
     body = mitigate(engineer_api, incident, {"action": "scale", "service": "task-service", "replicas": 5}).json()
     assert body["warnings"] == [
@@ -321,7 +324,20 @@ def test_unset_pool_size_and_unset_dsn_are_said(engineer_api, incident):
     database.save()
     body = mitigate(engineer_api, incident, {"action": "scale", "service": "task-service", "replicas": 5}).json()
     assert body["warnings"] == [
-        "Could not check task-db's free connections: ORION_TEST_PG_UNSET_DSN is not set in the web process. "
+        "Could not check task-db's free connections: ORION_TARGET_TEST_PG_UNSET_DSN is not set in the web process. "
+        "5 pods × 10 connections (pool_size_per_pod) = 50; the 2 added pods alone need 20."
+    ]
+
+
+def test_a_dsn_env_naming_a_setting_is_not_read_for_the_check(engineer_api, incident):
+    Target.objects.create(
+        service=incident.services.get(), kind="postgres", name="task-db",
+        config={"dsn_env": "DATABASE_URL", "pool_size_per_pod": 10},
+    )  # fmt: skip
+    body = mitigate(engineer_api, incident, {"action": "scale", "service": "task-service", "replicas": 5}).json()
+    assert body["warnings"] == [
+        "Could not check task-db's free connections: dsn_env: DATABASE_URL is not an allowed secret variable "
+        "(allowed: ORION_TARGET_* and TARGET_SECRET_ENV). "
         "5 pods × 10 connections (pool_size_per_pod) = 50; the 2 added pods alone need 20."
     ]
 
@@ -329,7 +345,7 @@ def test_unset_pool_size_and_unset_dsn_are_said(engineer_api, incident):
 def test_an_unreachable_database_is_a_warning(engineer_api, incident):
     Target.objects.create(
         service=incident.services.get(), kind="postgres", name="task-db",
-        config={"dsn_env": "ORION_TEST_PG_REFUSED_DSN", "pool_size_per_pod": 10},
+        config={"dsn_env": "ORION_TARGET_TEST_PG_REFUSED_DSN", "pool_size_per_pod": 10},
     )  # fmt: skip
     response = mitigate(engineer_api, incident, {"action": "scale", "service": "task-service", "replicas": 5})
     (warning,) = response.json()["warnings"]
@@ -417,8 +433,8 @@ def test_get_lists_mitigations_newest_first(engineer_api, viewer_api, incident, 
     assert listed[1]["created_at"].endswith("Z")
 
 
-def test_openapi_documents_the_endpoint(client):
-    schema = client.get("/api/v1/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+def test_openapi_documents_the_endpoint(viewer_api):
+    schema = viewer_api.get("/api/v1/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
     path = schema["paths"]["/api/v1/incidents/{incident_id}/mitigations/"]
     assert set(path) >= {"get", "post"}
     assert set(path["post"]["responses"]) == {"202", "400", "403", "409"}

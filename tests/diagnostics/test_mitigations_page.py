@@ -35,7 +35,7 @@ def test_engineer_scales_after_confirming_the_command(page, live_server, celery_
         )  # fmt: skip
         Target.objects.create(
             service=service, kind="postgres", name="task-db",
-            config={"dsn_env": "ORION_TEST_PG_DSN", "pool_size_per_pod": 10},
+            config={"dsn_env": "ORION_TARGET_TEST_PG_DSN", "pool_size_per_pod": 10},
         )  # fmt: skip
         errors = []
         page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)

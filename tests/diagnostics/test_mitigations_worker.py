@@ -70,7 +70,7 @@ def test_scale_runs_on_the_worker_with_the_pool_warning_on_the_timeline(
 ):
     Target.objects.create(
         service=incident.services.get(), kind="postgres", name="task-db",
-        config={"dsn_env": "ORION_TEST_PG_DSN", "pool_size_per_pod": 10},
+        config={"dsn_env": "ORION_TARGET_TEST_PG_DSN", "pool_size_per_pod": 10},
     )  # fmt: skip
     body = {"action": "scale", "service": "task-service", "replicas": 5}
     preview = mitigate(engineer_api, incident, body)

@@ -33,7 +33,9 @@ PANEL_FINDINGS = [
 @pytest.fixture
 def incident(db):
     service = ServiceFactory(slug="task-service")
-    target = Target.objects.create(service=service, kind="postgres", name="task-db", config={"dsn_env": "X"})
+    target = Target.objects.create(
+        service=service, kind="postgres", name="task-db", config={"dsn_env": "ORION_TARGET_X"}
+    )
     incident = IncidentFactory(services=[service])
     now = timezone.now()
     DiagnosticRun.objects.create(

@@ -17,12 +17,14 @@ WINDOW = Window(start=NOW - dt.timedelta(minutes=15), now=NOW + dt.timedelta(hou
 
 
 def collect(dsn: str, *, config: dict | None = None, statement_timeout_ms: int = 5000, **thresholds):
-    os.environ["ORION_TEST_COLLECT_DSN"] = dsn
+    os.environ["ORION_TARGET_TEST_COLLECT_DSN"] = dsn
     collector = PostgresCollector(
         thresholds=PostgresThresholds.from_settings(**thresholds), connect_timeout=3,
         statement_timeout_ms=statement_timeout_ms,
     )  # fmt: skip
-    target = TargetSpec(kind="postgres", name="task-db", config={"dsn_env": "ORION_TEST_COLLECT_DSN", **(config or {})})
+    target = TargetSpec(
+        kind="postgres", name="task-db", config={"dsn_env": "ORION_TARGET_TEST_COLLECT_DSN", **(config or {})}
+    )
     return collector.collect(target, WINDOW)
 
 
@@ -346,8 +348,8 @@ def test_statement_timeout_fails_one_check_only(scratch_pg, held_sessions):
 
 def test_sessions_are_read_only(scratch_pg):
     collector = PostgresCollector(connect_timeout=3, statement_timeout_ms=1000)
-    os.environ["ORION_TEST_COLLECT_DSN"] = monitor_dsn(scratch_pg)
-    target = TargetSpec(kind="postgres", name="db", config={"dsn_env": "ORION_TEST_COLLECT_DSN"})
+    os.environ["ORION_TARGET_TEST_COLLECT_DSN"] = monitor_dsn(scratch_pg)
+    target = TargetSpec(kind="postgres", name="db", config={"dsn_env": "ORION_TARGET_TEST_COLLECT_DSN"})
     with collector.open(target, WINDOW) as session, pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
         session.rows("CREATE TABLE should_not_exist (id int)")
     assert session.connection.closed
@@ -355,7 +357,7 @@ def test_sessions_are_read_only(scratch_pg):
 
 def test_unreachable_server_is_a_transient_error(scratch_pg):
     with pytest.raises(CollectorError) as caught:
-        collect(os.environ["ORION_TEST_PG_REFUSED_DSN"])
+        collect(os.environ["ORION_TARGET_TEST_PG_REFUSED_DSN"])
     assert not caught.value.permanent
     assert "could not connect" in caught.value.message and "refused" in caught.value.message
 
@@ -369,13 +371,13 @@ def test_wrong_password_is_permanent_and_never_echoed(scratch_pg):
 
 
 def test_missing_or_malformed_dsn_is_a_configuration_error_without_the_value():
-    with pytest.raises(ConfigurationError, match="ORION_TEST_UNSET_DSN is not set"):
+    with pytest.raises(ConfigurationError, match="ORION_TARGET_TEST_UNSET_DSN is not set"):
         PostgresCollector().collect(
-            TargetSpec(kind="postgres", name="db", config={"dsn_env": "ORION_TEST_UNSET_DSN"}), WINDOW
+            TargetSpec(kind="postgres", name="db", config={"dsn_env": "ORION_TARGET_TEST_UNSET_DSN"}), WINDOW
         )
-    os.environ["ORION_TEST_BAD_DSN"] = "host=db password=hunter2 garbage"
+    os.environ["ORION_TARGET_TEST_BAD_DSN"] = "host=db password=hunter2 garbage"
     with pytest.raises(ConfigurationError) as caught:
         PostgresCollector().collect(
-            TargetSpec(kind="postgres", name="db", config={"dsn_env": "ORION_TEST_BAD_DSN"}), WINDOW
+            TargetSpec(kind="postgres", name="db", config={"dsn_env": "ORION_TARGET_TEST_BAD_DSN"}), WINDOW
         )
-    assert "hunter2" not in caught.value.message and "ORION_TEST_BAD_DSN" in caught.value.message
+    assert "hunter2" not in caught.value.message and "ORION_TARGET_TEST_BAD_DSN" in caught.value.message

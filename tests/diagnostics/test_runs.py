@@ -35,7 +35,7 @@ FINDINGS = [
 def target(db):
     service = ServiceFactory(slug="task-service")
     return Target.objects.create(
-        service=service, kind="postgres", name="task-db", config={"dsn_env": "ORION_TEST_PG_DSN"}
+        service=service, kind="postgres", name="task-db", config={"dsn_env": "ORION_TARGET_TEST_PG_DSN"}
     )
 
 
@@ -173,7 +173,7 @@ def test_circuit_opens_after_repeated_failures_and_then_fails_fast(target, setti
     settings.DIAGNOSTICS_BREAKER_FAIL_MAX = 2
     settings.DIAGNOSTICS_MAX_RETRIES = 0
     settings.DIAGNOSTICS_POSTGRES_CONNECT_TIMEOUT = 2
-    target.config = {"dsn_env": "ORION_TEST_PG_HANG_DSN"}
+    target.config = {"dsn_env": "ORION_TARGET_TEST_PG_HANG_DSN"}
     target.save()
     outcomes, durations = [], []
     for _ in range(3):
@@ -195,7 +195,7 @@ def test_breaker_state_in_the_django_cache_without_redis(target, settings):
     settings.REDIS_URL = ""
     settings.DIAGNOSTICS_BREAKER_FAIL_MAX = 2
     settings.DIAGNOSTICS_MAX_RETRIES = 0
-    target.config = {"dsn_env": "ORION_TEST_PG_REFUSED_DSN"}
+    target.config = {"dsn_env": "ORION_TARGET_TEST_PG_REFUSED_DSN"}
     target.save()
     for _ in range(3):
         (run,) = services.runs_request(incident_id=incident_for(target).pk, trigger=RunTrigger.ON_DEMAND)
@@ -208,19 +208,19 @@ def test_breaker_state_in_the_django_cache_without_redis(target, settings):
 @pytest.mark.django_db
 def test_configuration_errors_do_not_open_the_circuit(target, settings):
     settings.DIAGNOSTICS_BREAKER_FAIL_MAX = 2
-    target.config = {"dsn_env": "ORION_TEST_NEVER_SET_DSN"}
+    target.config = {"dsn_env": "ORION_TARGET_TEST_NEVER_SET_DSN"}
     target.save()
     for _ in range(3):
         (run,) = services.runs_request(incident_id=incident_for(target).pk, trigger=RunTrigger.ON_DEMAND)
         assert engine.run_execute(run_id=run.pk).status == "failed"
     errors = set(DiagnosticRun.objects.values_list("error", flat=True))
-    assert errors == {"environment variable ORION_TEST_NEVER_SET_DSN is not set on this worker"}
+    assert errors == {"environment variable ORION_TARGET_TEST_NEVER_SET_DSN is not set on this worker"}
 
 
 @pytest.mark.django_db
 def test_transient_failure_asks_for_a_retry_and_requeues(target, settings):
     settings.DIAGNOSTICS_MAX_RETRIES = 1
-    target.config = {"dsn_env": "ORION_TEST_PG_REFUSED_DSN"}
+    target.config = {"dsn_env": "ORION_TARGET_TEST_PG_REFUSED_DSN"}
     target.save()
     incident = incident_for(target)
     (run,) = services.runs_request(incident_id=incident.pk, trigger=RunTrigger.ON_DEMAND)

@@ -21,12 +21,12 @@ services:
     targets:
       kubernetes: {kubeconfig: /etc/orion/kubeconfig, context: prod, namespace: orion-prod,
                    selector: app=task-service, deployment: task-service, actions: false}
-      postgres: {dsn_env: TASK_DB_DSN, pool_size_per_pod: 10}
+      postgres: {dsn_env: ORION_TARGET_TASK_DB_DSN, pool_size_per_pod: 10}
       prometheus: {url: "http://prometheus:9090", labels: {service: task-service}}
   - slug: notification-service
     name: Notification service
     targets:
-      postgres: {dsn_env: NOTIFY_DB_DSN, name: notify-db}
+      postgres: {dsn_env: ORION_TARGET_NOTIFY_DB_DSN, name: notify-db}
 """
 
 
@@ -53,7 +53,10 @@ def test_round_trip_is_idempotent(tmp_path):
     task = Service.objects.get(slug="task-service")
     assert [u.username for u in task.owners.all()] == ["erin"]
     postgres = Target.objects.get(service=task, kind="postgres")
-    assert postgres.config == {"dsn_env": "TASK_DB_DSN", "pool_size_per_pod": 10} and postgres.name == "task-service"
+    assert (
+        postgres.config == {"dsn_env": "ORION_TARGET_TASK_DB_DSN", "pool_size_per_pod": 10}
+        and postgres.name == "task-service"
+    )
     assert Target.objects.get(service__slug="notification-service").name == "notify-db"
     before = state()
 
@@ -157,3 +160,55 @@ def test_invalid_yaml_and_missing_file(tmp_path):
     assert err.getvalue().startswith("line ") and "not valid YAML" in err.getvalue()
     with pytest.raises(CommandError, match="No such file"):
         call_command("sync_services", str(tmp_path / "missing.yaml"))
+
+
+SECRETS = """
+services:
+  - slug: task-service
+    name: Task service
+    targets:
+      postgres: {dsn_env: SECRET_KEY}
+      prometheus: {url: "http://prometheus:9090", labels: {service: task-service}, auth_header_env: DATABASE_URL_FILE}
+  - slug: notification-service
+    name: Notification service
+    targets:
+      postgres: {dsn_env: NOTIFY_DB_DSN}
+"""
+
+
+def sync_errors(tmp_path, text: str) -> list[str]:
+    path = tmp_path / "targets.yaml"
+    path.write_text(textwrap.dedent(text))
+    err = io.StringIO()
+    with pytest.raises(CommandError) as caught:
+        call_command("sync_services", str(path), stdout=io.StringIO(), stderr=err)
+    assert caught.value.returncode == 1 and "nothing changed" in str(caught.value)
+    return err.getvalue().splitlines()
+
+
+def test_targets_may_only_name_allowed_secret_variables(tmp_path):
+    assert sync_errors(tmp_path, SECRETS) == [
+        "services[0].targets.postgres.dsn_env: SECRET_KEY is not an allowed secret variable "
+        "(allowed: ORION_TARGET_* and TARGET_SECRET_ENV)",
+        "services[0].targets.prometheus.auth_header_env: DATABASE_URL_FILE is not an allowed secret variable "
+        "(allowed: ORION_TARGET_* and TARGET_SECRET_ENV)",
+        "services[1].targets.postgres.dsn_env: NOTIFY_DB_DSN is not an allowed secret variable "
+        "(allowed: ORION_TARGET_* and TARGET_SECRET_ENV)",
+    ]
+    assert not Service.objects.exists() and not Target.objects.exists()
+
+
+def test_target_secret_env_allows_more_names_but_never_a_setting(tmp_path, settings):
+    settings.TARGET_SECRET_ENV = ["NOTIFY_DB_DSN", "SECRET_KEY", "DATABASE_URL_FILE"]
+    assert sync_errors(tmp_path, SECRETS) == [
+        "services[0].targets.postgres.dsn_env: SECRET_KEY is an Orion Ops setting and never an allowed secret "
+        "variable, even when listed (ORION_TARGET_* and TARGET_SECRET_ENV)",
+        "services[0].targets.prometheus.auth_header_env: DATABASE_URL_FILE is an Orion Ops setting and never an "
+        "allowed secret variable, even when listed (ORION_TARGET_* and TARGET_SECRET_ENV)",
+    ]
+    fixed = SECRETS.replace("SECRET_KEY", "ORION_TARGET_TASK_DB_DSN").replace(
+        "DATABASE_URL_FILE", "ORION_TARGET_PROMETHEUS_AUTH"
+    )
+    out, _ = sync(tmp_path, fixed)
+    assert "created postgres target of notification-service" in out
+    assert Target.objects.get(service__slug="notification-service").config == {"dsn_env": "NOTIFY_DB_DSN"}

@@ -38,9 +38,8 @@ class Command(BaseCommand):
             self.stdout.write(f"{prefix}{line}")
         for spec in specs:
             for target in spec.targets:
-                for key in ("dsn_env", "auth_header_env"):
-                    name = target.config.get(key)
-                    if name and name not in os.environ:
+                for key, name in target.config.items():
+                    if key.endswith("_env") and name not in os.environ:
                         self.stdout.write(f"note: {name} ({spec.slug} {target.kind}) is not set here; workers need it")
         summary = f"{len(specs)} service(s) in {file}; {len(changes)} change(s)"
         self.stdout.write(summary + (" (dry run: nothing written)" if dry_run else ""))

@@ -18,15 +18,21 @@ class LoginView(auth_views.LoginView):
     redirect_authenticated_user = True
 
     def form_invalid(self, form):
-        response = super().form_invalid(form)
-        username = form.data.get("username", "")
-        address = throttle.client_address(self.request)
-        if form.throttled:
-            logger.warning("sign-in refused while locked out: username=%r address=%s", username, address)
-            response.status_code = 429
-        else:
-            logger.info("failed sign-in: username=%r address=%s", username, address)
-        return response
+        return sign_in_failed(self.request, form, super().form_invalid(form))
+
+
+def sign_in_failed(request, form, response):
+    """Log a failed sign-in (here or in the admin); one refused during a lockout answers 429."""
+    username = form.data.get("username", "")
+    address = throttle.client_address(request)
+    if form.throttled:
+        logger.warning(
+            "sign-in refused while locked out: username=%r address=%s path=%s", username, address, request.path
+        )
+        response.status_code = 429
+    else:
+        logger.info("failed sign-in: username=%r address=%s path=%s", username, address, request.path)
+    return response
 
 
 class LogoutView(auth_views.LogoutView):

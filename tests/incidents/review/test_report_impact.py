@@ -83,3 +83,21 @@ def test_unreachable_prometheus_leaves_fields_to_fill(engineer, django_capture_o
     assert "Prometheus could not be queried" in report.impact
     assert "- Requests failed: _to fill_" in report.impact
     assert Incident.objects.get(pk=incident.pk).status == "resolved"
+
+
+@pytest.mark.django_db
+def test_an_auth_header_env_naming_a_setting_is_not_sent(prometheus, engineer, django_capture_on_commit_callbacks):
+    service = ServiceFactory(slug="checkout")
+    Target.objects.create(
+        service=service, kind="prometheus", name="checkout-metrics",
+        config={"url": prometheus.url, "labels": {"service": "checkout"}, "auth_header_env": "SECRET_KEY"},
+    )  # fmt: skip
+    incident = IncidentFactory(severity="P1", services=[service])
+    with django_capture_on_commit_callbacks(execute=True):
+        lifecycle.transition(incident, "resolved", actor=Actor.for_user(engineer))
+    report = Report.objects.get(incident=incident)
+    assert (
+        "- (Prometheus was not queried: auth_header_env: SECRET_KEY is not an allowed secret variable "
+        "(allowed: ORION_TARGET_* and TARGET_SECRET_ENV))"
+    ) in report.impact.splitlines()
+    assert "- Requests failed: _to fill_" in report.impact
