@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("incidents", "0005_incident_updated_index"),
+        ("incidents", "0007_scrub_routing_keys"),
     ]
 
     operations = [
