@@ -118,6 +118,8 @@ RULES: dict[str, dict[str, str] | str] = {
     "/services/": {"GET": VIEWER},
     "/reports/": {"GET": VIEWER},
     "/insights/": {"GET": VIEWER},
+    "/intake/": {"GET": ENGINEER},
+    "/intake/payloads/<pk>/replay/": {"POST": MANAGER},
     "/runbooks/": {"GET": VIEWER},
     "/runbooks/<slug>/": {"GET": VIEWER},
 }
@@ -197,7 +199,7 @@ class World:
 
     def url(self, route: Route) -> str:
         values = {"format": "json", "incident_id": self.incident_id, "item_pk": self.action_item_id}
-        if route.key.startswith("/api/v1/alert-payloads/"):
+        if route.key.startswith(("/api/v1/alert-payloads/", "/intake/payloads/")):
             values["pk"] = self.payload_id
         elif route.key.startswith("/api/v1/action-items/"):
             values["pk"] = self.action_item_id
