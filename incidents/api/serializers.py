@@ -3,6 +3,7 @@ from django.utils import timezone
 from rest_framework import serializers
 
 from incidents import lifecycle
+from incidents.api.fields import DateTimeField
 from incidents.models import (
     ActionItem,
     AlertPayload,
@@ -117,7 +118,7 @@ class IncidentCreateSerializer(serializers.Serializer):
     services = serializers.SlugRelatedField(
         slug_field="slug", many=True, queryset=Service.objects.all(), required=False
     )
-    detected_at = serializers.DateTimeField(required=False)
+    detected_at = DateTimeField(required=False)
 
     def validate_title(self, value: str) -> str:
         value = value.strip()

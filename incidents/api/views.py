@@ -49,6 +49,7 @@ class IncidentViewSet(
     viewsets.GenericViewSet,
 ):
     http_method_names = ["get", "post", "patch", "head", "options"]
+    lookup_value_converter = "int"
     filterset_class = IncidentFilter
     required_roles = {"timeline": roles.VIEWER, "alerts": roles.VIEWER}
 
@@ -200,6 +201,7 @@ class AlertPayloadViewSet(viewsets.ReadOnlyModelViewSet):
     """Raw intake bodies, kept INTAKE_PAYLOAD_RETENTION_DAYS for audit and replay."""
 
     serializer_class = AlertPayloadSerializer
+    lookup_value_converter = "int"
     required_roles = {"list": roles.ENGINEER, "retrieve": roles.ENGINEER, "replay": roles.MANAGER}
 
     def get_queryset(self):
