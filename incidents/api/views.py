@@ -176,14 +176,28 @@ class IncidentViewSet(
         return self.paginator.get_paginated_response(IncidentAlertSerializer(page, many=True).data)
 
 
+@extend_schema_view(
+    destroy=extend_schema(
+        responses={204: None, 409: OpenApiResponse(description="The service has incidents; it is kept.")}
+    ),
+)
 class ServiceViewSet(viewsets.ModelViewSet):
     serializer_class = ServiceSerializer
     lookup_field = "slug"
+    lookup_value_converter = "slug"
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
     required_roles = {"create": roles.MANAGER, "partial_update": roles.MANAGER, "destroy": roles.MANAGER}
 
     def get_queryset(self):
         return selectors.services_with_open_counts()
+
+    def perform_create(self, serializer):
+        serializer.save()
+        serializer.instance = self.get_queryset().get(pk=serializer.instance.pk)  # with its open_incidents
+
+    def perform_update(self, serializer):
+        serializer.save()
+        serializer.instance = self.get_queryset().get(pk=serializer.instance.pk)
 
     def perform_destroy(self, instance: Service):
         if instance.incidents.exists():
