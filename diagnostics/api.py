@@ -9,6 +9,7 @@ from diagnostics import mitigations, selectors, services
 from diagnostics.collectors import COLLECTORS
 from diagnostics.models import DiagnosticRun, Mitigation, MitigationAction, RunTrigger
 from incidents.actors import Actor
+from incidents.api.schema import VALIDATION_ERROR, error_ref
 from incidents.models import Incident, Status
 from incidents.services import IncidentLockedError
 
@@ -169,15 +170,23 @@ class MitigationRequestSerializer(serializers.Serializer):
     )
 
 
-UNCONFIRMED = inline_serializer(
-    "MitigationUnconfirmed",
-    {
-        "detail": serializers.CharField(),
-        "would_run": serializers.CharField(),
-        "warnings": serializers.ListField(child=serializers.CharField()),
-        "current_replicas": serializers.IntegerField(allow_null=True),
-    },
-)
+# Either shape is a 400: the answer to an unconfirmed request, or field errors.
+MITIGATION_REFUSED = {
+    "anyOf": [
+        {
+            "type": "object",
+            "title": "MitigationUnconfirmed",
+            "properties": {
+                "detail": {"type": "string"},
+                "would_run": {"type": "string", "description": "The command that would run."},
+                "warnings": {"type": "array", "items": {"type": "string"}},
+                "current_replicas": {"type": "integer", "nullable": True},
+            },
+            "required": ["detail", "would_run", "warnings"],
+        },
+        error_ref(VALIDATION_ERROR),
+    ]
+}
 
 
 class IncidentMitigationsView(generics.GenericAPIView):
@@ -205,7 +214,9 @@ class IncidentMitigationsView(generics.GenericAPIView):
         responses={
             202: MitigationSerializer,
             400: OpenApiResponse(
-                UNCONFIRMED, description="Not confirmed: what would run and the warnings; or field errors"
+                MITIGATION_REFUSED,
+                description="Not confirmed: `{detail, would_run, warnings[], current_replicas}`, nothing ran; "
+                "or field errors",
             ),
             403: OpenApiResponse(description="Actions are disabled for the target, or the role is not engineer"),
             409: OpenApiResponse(

@@ -19,8 +19,9 @@ def free_port() -> int:
 
 
 class AppServer:
-    def __init__(self, env: dict, log_path: Path, *, workers: int = 1, threads: int = 4):
+    def __init__(self, env: dict, log_path: Path, *, workers: int = 1, threads: int = 4, args: tuple = ()):
         self.workers, self.threads = workers, threads
+        self.args = list(args)  # more gunicorn options
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {**os.environ, **env}
@@ -34,7 +35,7 @@ class AppServer:
             [
                 sys.executable, "-m", "gunicorn", "orion_ops.wsgi:application",
                 "--bind", f"127.0.0.1:{self.port}", "--workers", str(self.workers),
-                "--threads", str(self.threads), "--timeout", "60",
+                "--threads", str(self.threads), "--timeout", "60", *self.args,
             ],
             cwd=ROOT, env=self.env, stdout=self._log, stderr=subprocess.STDOUT,
         )  # fmt: skip

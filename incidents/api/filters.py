@@ -1,5 +1,6 @@
 import django_filters
 
+from incidents.api.fields import IsoDateTimeFilter
 from incidents.models import OPEN_STATUSES, Incident, Service, Severity, Status
 
 
@@ -10,8 +11,8 @@ class IncidentFilter(django_filters.FilterSet):
         field_name="services", to_field_name="slug", queryset=Service.objects.all()
     )
     open = django_filters.BooleanFilter(method="filter_open", label="Only open incidents (true) or only closed (false)")
-    detected_after = django_filters.IsoDateTimeFilter(field_name="detected_at", lookup_expr="gte")
-    detected_before = django_filters.IsoDateTimeFilter(field_name="detected_at", lookup_expr="lt")
+    detected_after = IsoDateTimeFilter(field_name="detected_at", lookup_expr="gte")
+    detected_before = IsoDateTimeFilter(field_name="detected_at", lookup_expr="lt")
     q = django_filters.CharFilter(field_name="title", lookup_expr="icontains", label="Title contains")
 
     class Meta:

@@ -213,6 +213,7 @@ class ActionItemViewSet(
     """Follow-ups of incidents. Closed with status done or wont_do; never deleted."""
 
     serializer_class = ActionItemSerializer
+    lookup_value_converter = "int"
     filterset_class = ActionItemFilter
     http_method_names = ["get", "post", "patch", "head", "options"]
 
@@ -241,6 +242,12 @@ class InsightsQuery(serializers.Serializer):
     def validate(self, attrs):
         if attrs.get("start") and attrs.get("end") and attrs["start"] >= attrs["end"]:
             raise serializers.ValidationError({"end": ["end must be after start."]})
+        try:
+            attrs["period"] = period_from(attrs)
+        except OverflowError:
+            raise serializers.ValidationError(
+                {"end": ["The period would begin before the year 1: give a later end, or a start."]}
+            )
         return attrs
 
 
@@ -274,5 +281,5 @@ class InsightsView(APIView):
     def get(self, request):
         query = InsightsQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
-        data = insights.insights(period=period_from(query.validated_data), service=query.validated_data.get("service"))
+        data = insights.insights(period=query.validated_data["period"], service=query.validated_data.get("service"))
         return Response(data)

@@ -3,6 +3,7 @@ from django.utils import timezone
 from rest_framework import serializers
 
 from incidents import lifecycle
+from incidents.api.fields import DateTimeField
 from incidents.models import (
     REPORT_SECTION_MAX_LENGTH,
     ActionItem,
@@ -24,7 +25,7 @@ class ServiceSerializer(serializers.ModelSerializer):
     owners = serializers.SlugRelatedField(
         slug_field="username", many=True, queryset=User.objects.filter(is_active=True), required=False
     )
-    open_incidents = serializers.IntegerField(read_only=True, required=False)
+    open_incidents = serializers.IntegerField(read_only=True)
 
     class Meta:
         model = Service
@@ -43,11 +44,13 @@ class IncidentListSerializer(serializers.ModelSerializer):
     """Rows for lists and dashboards: no description, no timeline."""
 
     reference = serializers.CharField(read_only=True)
+    # Blank until the incident is resolved.
+    resolution = serializers.ChoiceField(choices=Resolution.choices, allow_blank=True, read_only=True)
     services = serializers.SlugRelatedField(slug_field="slug", many=True, read_only=True)
     commander = UserRefField(read_only=True)
     acknowledged_by = UserRefField(read_only=True)
     sla_breached = serializers.SerializerMethodField()
-    integration = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    integration = serializers.SlugRelatedField(slug_field="name", read_only=True, allow_null=True)
 
     class Meta:
         model = Incident
@@ -93,7 +96,7 @@ class IncidentListSerializer(serializers.ModelSerializer):
 
 
 class IncidentDetailSerializer(IncidentListSerializer):
-    duplicate_of = serializers.PrimaryKeyRelatedField(read_only=True)
+    duplicate_of = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)
     created_by = UserRefField(read_only=True)
     allowed_transitions = serializers.SerializerMethodField()
 
@@ -118,7 +121,7 @@ class IncidentCreateSerializer(serializers.Serializer):
     services = serializers.SlugRelatedField(
         slug_field="slug", many=True, queryset=Service.objects.all(), required=False
     )
-    detected_at = serializers.DateTimeField(required=False)
+    detected_at = DateTimeField(required=False)
 
     def validate_title(self, value: str) -> str:
         value = value.strip()

@@ -13,9 +13,10 @@ from incidents.api.review import (
 )
 from incidents.api.views import AlertPayloadViewSet, IncidentViewSet, ServiceViewSet
 
-router = DefaultRouter(trailing_slash=True)
+# Path converters, not regexes: an id that is not an integer matches no route (404), and the schema
+# types it as an integer. The API speaks JSON only, so there are no ".json" suffix routes.
+router = DefaultRouter(trailing_slash=True, use_regex_path=False)
 router.include_root_view = False
-# The API speaks JSON only: no incidents.json twins (custom actions do not take a format argument).
 router.include_format_suffixes = False
 router.register("incidents", IncidentViewSet, basename="incident")
 router.register("services", ServiceViewSet, basename="service")

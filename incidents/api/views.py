@@ -49,6 +49,7 @@ class IncidentViewSet(
     viewsets.GenericViewSet,
 ):
     http_method_names = ["get", "post", "patch", "head", "options"]
+    lookup_value_converter = "int"
     filterset_class = IncidentFilter
     required_roles = {"timeline": roles.VIEWER, "alerts": roles.VIEWER}
 
@@ -175,14 +176,28 @@ class IncidentViewSet(
         return self.paginator.get_paginated_response(IncidentAlertSerializer(page, many=True).data)
 
 
+@extend_schema_view(
+    destroy=extend_schema(
+        responses={204: None, 409: OpenApiResponse(description="The service has incidents; it is kept.")}
+    ),
+)
 class ServiceViewSet(viewsets.ModelViewSet):
     serializer_class = ServiceSerializer
     lookup_field = "slug"
+    lookup_value_converter = "slug"
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
     required_roles = {"create": roles.MANAGER, "partial_update": roles.MANAGER, "destroy": roles.MANAGER}
 
     def get_queryset(self):
         return selectors.services_with_open_counts()
+
+    def perform_create(self, serializer):
+        serializer.save()
+        serializer.instance = self.get_queryset().get(pk=serializer.instance.pk)  # with its open_incidents
+
+    def perform_update(self, serializer):
+        serializer.save()
+        serializer.instance = self.get_queryset().get(pk=serializer.instance.pk)
 
     def perform_destroy(self, instance: Service):
         if instance.incidents.exists():
@@ -200,6 +215,7 @@ class AlertPayloadViewSet(viewsets.ReadOnlyModelViewSet):
     """Raw intake bodies, kept INTAKE_PAYLOAD_RETENTION_DAYS for audit and replay."""
 
     serializer_class = AlertPayloadSerializer
+    lookup_value_converter = "int"
     required_roles = {"list": roles.ENGINEER, "retrieve": roles.ENGINEER, "replay": roles.MANAGER}
 
     def get_queryset(self):
