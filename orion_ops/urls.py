@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from incidents import health
-from incidents.api import schema
+from incidents.api import docs
 
 handler400 = "orion_ops.errors.bad_request"
 handler403 = "orion_ops.errors.permission_denied"
@@ -13,8 +13,8 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("metrics", health.metrics_view, name="metrics"),
-    path("api/v1/schema/", schema.SchemaView.as_view(), name="schema"),
-    path("api/v1/docs/", schema.api_docs, name="api-docs"),
+    path("api/v1/schema/", docs.SchemaView.as_view(), name="schema"),
+    path("api/v1/docs/", docs.api_docs, name="api-docs"),
     path("api/v1/", include("diagnostics.urls")),
     path("api/v1/", include("incidents.api.urls")),
     path("admin/", admin.site.urls),
