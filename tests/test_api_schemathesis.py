@@ -97,8 +97,10 @@ parameters = {{ "body.routing_key" = {{ dictionary = "routing-keys", probability
 """
 
 
-def _operations(server) -> set[str]:
-    schema = requests.get(server.url + "/api/v1/schema/?format=json", timeout=30).json()
+def _operations(server, token: str) -> set[str]:
+    schema = requests.get(
+        server.url + "/api/v1/schema/?format=json", headers={"Authorization": f"Bearer {token}"}, timeout=30
+    ).json()
     return {
         f"{method.upper()} {path}"
         for path, item in schema["paths"].items()
@@ -134,7 +136,7 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(role, api_se
     # The failing cases, each with a curl line to reproduce it, are in Schemathesis' own output.
     assert result.returncode == 0 and report["exit_code"] == 0, output[-30000:]
     assert report["failures"] == [] and report["errors"] == [], output[-30000:]
-    assert report["operations"]["tested"] == report["operations"]["total"] == len(_operations(api_server))
+    assert report["operations"]["tested"] == report["operations"]["total"] == len(_operations(api_server, tokens[role]))
     assert {name: phase["status"] for name, phase in report["phases"].items()} == dict.fromkeys(
         ("examples", "coverage", "fuzzing", "stateful"), "success"
     ), output[-5000:]

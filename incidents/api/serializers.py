@@ -208,6 +208,9 @@ class NoteSerializer(serializers.Serializer):
 
 
 class IncidentAlertSerializer(serializers.ModelSerializer):
+    # As the sender gave it (Alertmanager's generatorURL): usually a URL, possibly empty, never validated.
+    generator_url = serializers.CharField(read_only=True)
+
     class Meta:
         model = IncidentAlert
         fields = [
