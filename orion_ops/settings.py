@@ -233,6 +233,7 @@ SPECTACULAR_SETTINGS = {
         "IncidentStatusEnum": "incidents.models.Status",
         "SeverityEnum": "incidents.models.Severity",
         "ResolutionEnum": "incidents.models.Resolution",
+        "AlertStatusEnum": ["firing", "resolved"],
     },
 }
 

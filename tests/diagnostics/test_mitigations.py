@@ -437,7 +437,7 @@ def test_openapi_documents_the_endpoint(viewer_api):
     schema = viewer_api.get("/api/v1/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
     path = schema["paths"]["/api/v1/incidents/{incident_id}/mitigations/"]
     assert set(path) >= {"get", "post"}
-    assert set(path["post"]["responses"]) == {"202", "400", "403", "409"}
+    assert set(path["post"]["responses"]) >= {"202", "400", "403", "409"}
     assert schema["components"]["schemas"]["MitigationRequestActionEnum"]["enum"] == ["scale", "restart"]
 
 
