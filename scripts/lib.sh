@@ -16,12 +16,16 @@ python_env() {
         say "creating virtualenv in $VENV"
         python3 -m venv "$VENV"
     fi
+    # The stamp holds the checksum of the file last installed, so any change to
+    # it (a pull, a branch switch, a recompile) reinstalls, whatever the mtimes.
+    # Each compiled file is self-contained: dev.txt pins base.txt's tree too.
     local stamp="$VENV/.installed-$(basename "$requirements" .txt)"
-    # Reinstall only when a requirements file changed since the last install.
-    if [ ! -f "$stamp" ] || [ -n "$(find "$ROOT/requirements" -name '*.txt' -newer "$stamp")" ]; then
+    local digest
+    digest="$(sha256sum "$ROOT/$requirements" | cut -d' ' -f1)"
+    if [ "$(cat "$stamp" 2>/dev/null)" != "$digest" ]; then
         say "installing $requirements"
         "$PY" -m pip install --quiet --disable-pip-version-check -r "$ROOT/$requirements"
-        touch "$stamp"
+        printf '%s\n' "$digest" >"$stamp"
     fi
 }
 
