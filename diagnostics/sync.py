@@ -1,38 +1,28 @@
-"""Services and their targets as configuration: parse and validate a targets file, then apply it.
+"""Services and their targets as configuration: the targets file's schema, and applying it.
 
-Validation reads the whole file and reports every error with its path
+The file is validated as a whole by declared models (``TargetsFile`` below, the
+target kinds in ``diagnostics.targets``): every error is reported with its path
 (``services[0].targets.postgres.dsn_env: required``) before anything is
-written; applying happens in one transaction and changes only what differs, so
+written. Applying happens in one transaction and changes only what differs, so
 running the same file twice changes nothing the second time.
+
+To extend the file, add a field to the model it belongs to: a top-level list
+(``teams: list[TeamEntry] = []``) to ``TargetsFile``, a per-service key to
+``ServiceEntry``. A new model derives from ``Section``, which refuses unknown
+keys and lists every problem at once; rules across keys or entries (a
+reference to another entry, no duplicates) go in its ``cross_check``.
 """
 
-from dataclasses import dataclass, field
+from typing import Annotated, Any
 
 import yaml
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from pydantic import BeforeValidator, Field, ValidationError, ValidationInfo
 
 from diagnostics.models import Target
-from diagnostics.targets import KEYS, SLUG, Errors, target_config_clean, target_name
+from diagnostics.targets import SLUG, Errors, Loc, Section, Targets, error_list, refuse, target_name
 from incidents.models import Service
-
-SERVICE_KEYS = {"slug", "name", "description", "owners", "targets"}
-
-
-@dataclass
-class TargetSpec:
-    kind: str
-    name: str
-    config: dict
-
-
-@dataclass
-class ServiceSpec:
-    slug: str
-    name: str
-    description: str | None
-    owners: list[str] | None
-    targets: list[TargetSpec] = field(default_factory=list)
 
 
 class SyncError(Exception):
@@ -41,7 +31,107 @@ class SyncError(Exception):
         self.errors = errors
 
 
-def parse(text: str) -> list[ServiceSpec]:
+# Schema -------------------------------------------------------------------------------------------
+
+
+def _slug(value: Any) -> str:
+    if not isinstance(value, str) or not SLUG.fullmatch(value):
+        raise refuse("required: lower-case letters, digits and dashes")
+    return value
+
+
+def _service_name(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise refuse("required")
+    return value.strip()
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise refuse("must be text")
+    return value
+
+
+def _list_of(what: str):
+    def check(value: Any) -> list:
+        if not isinstance(value, list):
+            raise refuse(f"must be a list of {what}")
+        return value
+
+    return BeforeValidator(check)
+
+
+def _active_user(value: Any, info: ValidationInfo) -> str:
+    """Checked when the caller passes the active usernames as ``context={"usernames": …}``."""
+    usernames = (info.context or {}).get("usernames")
+    if usernames is not None and value not in usernames:
+        raise refuse(f"no active user named {value!r}")
+    return value
+
+
+def _services(value: Any) -> list:
+    if value is None:
+        raise refuse("required: a list of services")
+    if not isinstance(value, list):
+        raise refuse("must be a list of services")
+    return value
+
+
+Owner = Annotated[str, BeforeValidator(_active_user)]
+
+
+class ServiceEntry(Section):
+    """One service: ``slug`` and ``name``, its ``owners`` (usernames) and its ``targets``.
+
+    An absent ``description`` or ``owners`` leaves the stored one as it is; an
+    absent ``targets`` means the service has none.
+    """
+
+    null_is_absent = True
+
+    slug: Annotated[str, BeforeValidator(_slug)] = Field(None, validate_default=True)
+    name: Annotated[str, BeforeValidator(_service_name)]
+    description: Annotated[str, BeforeValidator(_text)] | None = None
+    owners: Annotated[list[Owner], _list_of("usernames")] | None = None
+    targets: Targets = Field(default_factory=Targets)
+
+    @classmethod
+    def not_a_mapping(cls) -> str:
+        return "must be a mapping with slug, name and targets"
+
+
+class TargetsFile(Section):
+    """The whole file. Every key of it is a field here; any other key is refused."""
+
+    services: Annotated[list[ServiceEntry], BeforeValidator(_services)] = Field(None, validate_default=True)
+
+    @classmethod
+    def not_a_mapping(cls) -> str:
+        return "must be a mapping with services (a list of services)"
+
+    @classmethod
+    def unknown_key(cls, key: Any) -> str:
+        return f"unknown key (the file's keys are: {', '.join(cls.model_fields)})"
+
+    @classmethod
+    def cross_check(cls, data: dict) -> list[tuple[Loc, str]]:
+        services = data.get("services")
+        if not isinstance(services, list):
+            return []
+        problems: list[tuple[Loc, str]] = []
+        seen: dict[str, int] = {}
+        for i, item in enumerate(services):
+            slug = item.get("slug") if isinstance(item, dict) else None
+            if not isinstance(slug, str) or not SLUG.fullmatch(slug):
+                continue
+            if slug in seen:
+                problems.append((("services", i, "slug"), f"duplicate of services[{seen[slug]}]"))
+            else:
+                seen[slug] = i
+        return problems
+
+
+def parse(text: str) -> TargetsFile:
     """The services a targets file describes; SyncError lists every problem found."""
     try:
         document = yaml.safe_load(text)
@@ -49,76 +139,21 @@ def parse(text: str) -> list[ServiceSpec]:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "file"
         raise SyncError([(where, f"not valid YAML: {getattr(exc, 'problem', None) or exc}")]) from None
-    errors: Errors = []
-    if not isinstance(document, dict) or "services" not in document:
-        raise SyncError([("services", "required: a list of services")])
-    for key in document:
-        if key != "services":
-            errors.append((str(key), "unknown key"))
-    services = document["services"]
-    if not isinstance(services, list):
-        raise SyncError([*errors, ("services", "must be a list of services")])
-
-    specs: list[ServiceSpec] = []
-    seen: dict[str, int] = {}
     usernames = set(get_user_model().objects.filter(is_active=True).values_list("username", flat=True))
-    for i, item in enumerate(services):
-        path = f"services[{i}]"
-        if not isinstance(item, dict):
-            errors.append((path, "must be a mapping with slug, name and targets"))
-            continue
-        for key in item:
-            if key not in SERVICE_KEYS:
-                errors.append((f"{path}.{key}", "unknown key"))
-        slug = item.get("slug")
-        if not isinstance(slug, str) or not SLUG.fullmatch(slug):
-            errors.append((f"{path}.slug", "required: lower-case letters, digits and dashes"))
-        elif slug in seen:
-            errors.append((f"{path}.slug", f"duplicate of services[{seen[slug]}]"))
-        else:
-            seen[slug] = i
-        name = item.get("name")
-        if not isinstance(name, str) or not name.strip():
-            errors.append((f"{path}.name", "required"))
-        description = item.get("description")
-        if description is not None and not isinstance(description, str):
-            errors.append((f"{path}.description", "must be text"))
-        owners = item.get("owners")
-        if owners is not None:
-            if not isinstance(owners, list):
-                errors.append((f"{path}.owners", "must be a list of usernames"))
-                owners = None
-            else:
-                for j, owner in enumerate(owners):
-                    if owner not in usernames:
-                        errors.append((f"{path}.owners[{j}]", f"no active user named {owner!r}"))
-        targets = item.get("targets") or {}
-        target_specs = []
-        if not isinstance(targets, dict):
-            errors.append((f"{path}.targets", f"must be a mapping of kind to settings ({', '.join(KEYS)})"))
-        else:
-            for kind, data in targets.items():
-                config, target_errors = target_config_clean(kind, data, f"{path}.targets.{kind}")
-                errors.extend(target_errors)
-                if not target_errors:
-                    target_specs.append(TargetSpec(kind=kind, name=target_name(kind, data, slug or ""), config=config))
-        if isinstance(slug, str) and isinstance(name, str):
-            specs.append(
-                ServiceSpec(slug=slug, name=name.strip(), description=description, owners=owners, targets=target_specs)
-            )
-    if errors:
-        raise SyncError(errors)
-    return specs
+    try:
+        return TargetsFile.model_validate({} if document is None else document, context={"usernames": usernames})
+    except ValidationError as exc:
+        raise SyncError([(path or "file", message) for path, message in error_list(exc)]) from None
 
 
-def apply(specs: list[ServiceSpec], *, prune: bool = False, dry_run: bool = False) -> list[str]:
-    """Make the database match ``specs``; returns one line per change. Nothing is written on a dry run."""
+def apply(file: TargetsFile, *, prune: bool = False, dry_run: bool = False) -> list[str]:
+    """Make the database match ``file``; returns one line per change. Nothing is written on a dry run."""
     changes: list[str] = []
     with transaction.atomic():
-        for spec in specs:
-            changes.extend(_apply_service(spec))
+        for entry in file.services:
+            changes.extend(_apply_service(entry))
         if prune:
-            stale = Service.objects.exclude(slug__in=[s.slug for s in specs]).order_by("slug")
+            stale = Service.objects.exclude(slug__in=[entry.slug for entry in file.services]).order_by("slug")
             blocked = [s.slug for s in stale if s.incidents.exists()]
             if blocked:
                 transaction.set_rollback(True)
@@ -136,7 +171,7 @@ def apply(specs: list[ServiceSpec], *, prune: bool = False, dry_run: bool = Fals
     return changes
 
 
-def _apply_service(spec: ServiceSpec) -> list[str]:
+def _apply_service(spec: ServiceEntry) -> list[str]:
     changes = []
     service = Service.objects.filter(slug=spec.slug).first()
     if service is None:
@@ -160,15 +195,16 @@ def _apply_service(spec: ServiceSpec) -> list[str]:
             changes.append(f"updated service {spec.slug}: owners")
 
     existing = {t.kind: t for t in Target.objects.filter(service=service)}
-    for target in spec.targets:
-        current = existing.pop(target.kind, None)
+    for kind, settings in spec.targets.items():
+        name, config = target_name(settings, spec.slug), settings.config()
+        current = existing.pop(kind, None)
         if current is None:
-            Target.objects.create(service=service, kind=target.kind, name=target.name, config=target.config)
-            changes.append(f"created {target.kind} target of {spec.slug}")
-        elif current.name != target.name or current.config != target.config:
-            current.name, current.config = target.name, target.config
+            Target.objects.create(service=service, kind=kind, name=name, config=config)
+            changes.append(f"created {kind} target of {spec.slug}")
+        elif current.name != name or current.config != config:
+            current.name, current.config = name, config
             current.save(update_fields=["name", "config", "updated_at"])
-            changes.append(f"updated {target.kind} target of {spec.slug}")
+            changes.append(f"updated {kind} target of {spec.slug}")
     for kind, target in sorted(existing.items()):
         target.delete()
         changes.append(f"deleted {kind} target of {spec.slug}")

@@ -1,51 +1,182 @@
-"""Target configuration: the keys each kind accepts, validated in one place.
+"""Target configuration as a declared schema: the keys each kind accepts, their types and rules.
 
-Used by ``sync_services`` (errors carry their path in the file) and by the
-admin form. A secret is never accepted as a value: DSNs and tokens are named
-by environment variable (``dsn_env``, ``auth_header_env``), and messages never
-echo a value that could be one. Which variables may be named is decided by
-``orion_ops.secret_env`` (``ORION_TARGET_*`` and ``TARGET_SECRET_ENV``, never a
-setting of Orion Ops itself).
+Each kind of target is a pydantic model; ``sync_services`` validates the whole
+targets file with them (``diagnostics.sync``) and the admin's target form one
+target. Every problem is reported, as a path and a message
+(``services[0].targets.postgres.dsn_env: required``), and no message echoes a
+value, since it could be a secret.
+
+A secret is never accepted as a value: DSNs and tokens are named by environment
+variable (``dsn_env``, ``auth_header_env``), and which variables may be named is
+decided by ``orion_ops.secret_env`` (``ORION_TARGET_*`` and
+``TARGET_SECRET_ENV``, never a setting of Orion Ops itself).
 """
 
 import re
+from typing import Annotated, Any, ClassVar
 from urllib.parse import urlparse
 
-from diagnostics.models import TargetKind
+from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, field_validator, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
+
 from orion_ops.secret_env import secret_env_refusal
 
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 
 Errors = list[tuple[str, str]]
+Loc = tuple[str | int, ...]
 
-# kind → key → (type description, required)
-KEYS: dict[str, dict[str, tuple[str, bool]]] = {
-    TargetKind.KUBERNETES: {
-        "name": ("text", False),
-        "kubeconfig": ("path", False),
-        "in_cluster": ("boolean", False),
-        "context": ("text", False),
-        "namespace": ("text", True),
-        "selector": ("label selector", True),
-        "deployment": ("text", False),
-        "actions": ("boolean", False),
-        "timeout_seconds": ("positive integer", False),
-    },
-    TargetKind.POSTGRES: {
-        "name": ("text", False),
-        "dsn_env": ("environment variable name", True),
-        "pool_size_per_pod": ("positive integer", False),
-        "django_migrations": ("boolean", False),
-    },
-    TargetKind.PROMETHEUS: {
-        "name": ("text", False),
-        "url": ("http(s) URL", True),
-        "labels": ("mapping of label names to values", True),
-        "auth_header_env": ("environment variable name", False),
-        "metrics": ("mapping of names", False),
-    },
-}
+
+def refuse(message: str) -> PydanticCustomError:
+    """A validation error whose message is ``message``, as written (no context: nothing is formatted)."""
+    return PydanticCustomError("refused", message)
+
+
+# Sections -----------------------------------------------------------------------------------------
+
+
+class Section(BaseModel):
+    """A mapping of the targets file: its keys are the fields; any other key is refused.
+
+    ``cross_check`` is where rules that span keys go (one key or another, no
+    duplicates in a list): it sees the raw mapping and runs even when some keys
+    are invalid, so the file's every problem is listed at once.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # A key given as null counts as absent: required keys are then "required".
+    null_is_absent: ClassVar[bool] = False
+
+    @classmethod
+    def not_a_mapping(cls) -> str:
+        return "must be a mapping"
+
+    @classmethod
+    def unknown_key(cls, key: Any) -> str:
+        return "unknown key"
+
+    @classmethod
+    def cross_check(cls, data: dict) -> list[tuple[Loc, str]]:
+        return []
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _every_problem(cls, data: Any, handler):
+        if not isinstance(data, dict):
+            raise refuse(cls.not_a_mapping())
+        if cls.null_is_absent:
+            data = {key: value for key, value in data.items() if value is not None}
+        problems: list[InitErrorDetails] = []
+        try:
+            section = handler(data)
+        except ValidationError as exc:
+            for error in exc.errors(include_url=False):
+                loc, message = error["loc"], _message(error)
+                if error["type"] in ("extra_forbidden", "invalid_key") and len(loc) == 1:
+                    loc, message = (str(loc[0]),), cls.unknown_key(loc[0])  # a key, even when YAML made it a number
+                problems.append({"type": refuse(message), "loc": loc, "input": error["input"]})
+        problems += [{"type": refuse(message), "loc": loc, "input": data} for loc, message in cls.cross_check(data)]
+        if problems:
+            raise ValidationError.from_exception_data(cls.__name__, problems)
+        return section
+
+
+def _message(error) -> str:
+    if error["type"] == "missing":
+        return "required"
+    if error["type"] == "refused":
+        return error["msg"]
+    return error["msg"][:1].lower() + error["msg"][1:]
+
+
+def error_list(exc: ValidationError, prefix: str = "") -> Errors:
+    """The problems of a validation as ``(path, message)``: ``services[0].targets.postgres.dsn_env``."""
+    errors: Errors = []
+    for error in exc.errors(include_url=False, include_input=False):
+        path, loc = prefix, error["loc"]
+        for i, part in enumerate(loc):
+            if part == "[key]":  # pydantic's marker after a mapping key that is wrong itself
+                continue
+            if isinstance(part, int) and loc[i + 1 : i + 2] != ("[key]",):
+                path += f"[{part}]"
+            else:
+                path += f".{part}" if path else str(part)
+        errors.append((path, _message(error)))
+    return errors
+
+
+# Values -------------------------------------------------------------------------------------------
+
+
+def _non_empty(description: str):
+    def check(value: Any) -> str:
+        if not isinstance(value, str) or not value.strip():
+            raise refuse(f"must be non-empty {description}")
+        return value
+
+    return BeforeValidator(check)
+
+
+def _boolean(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise refuse("must be true or false")
+    return value
+
+
+def _positive_integer(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise refuse("must be a positive integer")
+    return value
+
+
+def _environment_variable(value: Any) -> str:
+    if not isinstance(value, str) or not ENV_NAME.fullmatch(value):
+        raise refuse("must be the NAME of an environment variable (letters, digits, _), not its value")
+    if refusal := secret_env_refusal(value):
+        raise refuse(refusal)
+    return value
+
+
+def _http_url(value: Any) -> str:
+    parsed = urlparse(value) if isinstance(value, str) else None
+    if parsed is None or parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise refuse("must be an http:// or https:// URL")
+    if parsed.username or parsed.password:
+        raise refuse("must not contain credentials; name an environment variable with auth_header_env")
+    return value
+
+
+def _mapping(description: str):
+    def check(value: Any) -> dict:
+        if not isinstance(value, dict) or not value:
+            raise refuse(f"must be a non-empty {description}")
+        return value
+
+    return BeforeValidator(check)
+
+
+def _text_entry(value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise refuse("must be text")
+    return value
+
+
+Text = Annotated[str, _non_empty("text")]
+FilePath = Annotated[str, _non_empty("path")]
+LabelSelector = Annotated[str, _non_empty("label selector")]
+Flag = Annotated[bool, BeforeValidator(_boolean)]
+PositiveInt = Annotated[int, BeforeValidator(_positive_integer)]
+# Names a variable that holds a secret: checked against the allow-list here, and again when read.
+EnvName = Annotated[str, BeforeValidator(_environment_variable)]
+HttpUrl = Annotated[str, BeforeValidator(_http_url)]
+Entry = Annotated[str, BeforeValidator(_text_entry)]
+Labels = Annotated[dict[Entry, Entry], _mapping("mapping of label names to values")]
+Names = Annotated[dict[Entry, Entry], _mapping("mapping of names")]
+
+
+# Targets ------------------------------------------------------------------------------------------
 
 # Keys people write by mistake when they mean to reference a secret.
 SECRET_HINTS = {
@@ -56,66 +187,107 @@ SECRET_HINTS = {
 }
 
 
-def _check_value(kind_desc: str, value, path: str, errors: Errors) -> None:
-    if kind_desc in ("text", "path", "label selector"):
-        if not isinstance(value, str) or not value.strip():
-            errors.append((path, f"must be non-empty {kind_desc}"))
-    elif kind_desc == "boolean":
-        if not isinstance(value, bool):
-            errors.append((path, "must be true or false"))
-    elif kind_desc == "positive integer":
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            errors.append((path, "must be a positive integer"))
-    elif kind_desc == "environment variable name":
-        if not isinstance(value, str) or not ENV_NAME.fullmatch(value):
-            errors.append((path, "must be the NAME of an environment variable (letters, digits, _), not its value"))
-        elif refusal := secret_env_refusal(value):
-            errors.append((path, refusal))
-    elif kind_desc == "http(s) URL":
-        parsed = urlparse(value) if isinstance(value, str) else None
-        if parsed is None or parsed.scheme not in ("http", "https") or not parsed.hostname:
-            errors.append((path, "must be an http:// or https:// URL"))
-        elif parsed.username or parsed.password:
-            errors.append((path, "must not contain credentials; name an environment variable with auth_header_env"))
-    elif kind_desc.startswith("mapping"):
-        if not isinstance(value, dict) or not value:
-            errors.append((path, f"must be a non-empty {kind_desc}"))
-        else:
-            for key, item in value.items():
-                if not isinstance(key, str) or not isinstance(item, str) or not item:
-                    errors.append((f"{path}.{key}", "must be text"))
+class TargetSettings(Section):
+    """The settings of one target; ``name`` names the target (the service's slug when absent)."""
+
+    null_is_absent = True
+
+    name: Text | None = None
+
+    @classmethod
+    def not_a_mapping(cls) -> str:
+        return "must be a mapping of keys to values"
+
+    @classmethod
+    def unknown_key(cls, key: Any) -> str:
+        hint = SECRET_HINTS.get(str(key).lower())
+        return f"unknown key ({hint})" if hint else "unknown key"
+
+    def config(self) -> dict:
+        """What a Target row stores: every key given, without the name."""
+        return self.model_dump(exclude={"name"}, exclude_none=True)
 
 
-def target_config_clean(kind: str, data, path: str) -> tuple[dict, Errors]:
-    """Validated config for a target of ``kind``; errors as (path, message) pairs."""
-    errors: Errors = []
-    if kind not in KEYS:
-        return {}, [(path, f"unknown target kind; use one of: {', '.join(KEYS)}")]
-    if not isinstance(data, dict):
-        return {}, [(path, "must be a mapping of keys to values")]
-    allowed = KEYS[kind]
-    for key in data:
-        if key not in allowed:
-            hint = SECRET_HINTS.get(str(key).lower())
-            errors.append((f"{path}.{key}", f"unknown key ({hint})" if hint else "unknown key"))
-    for key, (desc, required) in allowed.items():
-        if key not in data or data[key] is None:
-            if required:
-                errors.append((f"{path}.{key}", "required"))
-            continue
-        _check_value(desc, data[key], f"{path}.{key}", errors)
-    if kind == TargetKind.KUBERNETES:
+class KubernetesSettings(TargetSettings):
+    kubeconfig: FilePath | None = None
+    in_cluster: Flag | None = None
+    context: Text | None = None
+    namespace: Text
+    selector: LabelSelector
+    deployment: Text | None = None
+    actions: Flag = False  # scale and restart from the incident page
+    timeout_seconds: PositiveInt | None = None
+
+    @classmethod
+    def cross_check(cls, data: dict) -> list[tuple[Loc, str]]:
         in_cluster = data.get("in_cluster") is True
         if in_cluster and data.get("kubeconfig"):
-            errors.append((path, "give either kubeconfig or in_cluster: true, not both"))
-        elif not in_cluster and not data.get("kubeconfig"):
-            errors.append((f"{path}.kubeconfig", "required (or in_cluster: true)"))
-    clean = {key: value for key, value in data.items() if key in allowed and key != "name" and value is not None}
-    if kind == TargetKind.KUBERNETES:
-        clean.setdefault("actions", False)
-    return clean, errors
+            return [((), "give either kubeconfig or in_cluster: true, not both")]
+        if not in_cluster and not data.get("kubeconfig"):
+            return [(("kubeconfig",), "required (or in_cluster: true)")]
+        return []
 
 
-def target_name(kind: str, data: dict, service_slug: str) -> str:
-    name = data.get("name") if isinstance(data, dict) else None
-    return name if isinstance(name, str) and name.strip() else service_slug
+class PostgresSettings(TargetSettings):
+    dsn_env: EnvName
+    pool_size_per_pod: PositiveInt | None = None
+    django_migrations: Flag | None = None
+
+
+class PrometheusSettings(TargetSettings):
+    url: HttpUrl
+    labels: Labels
+    auth_header_env: EnvName | None = None
+    metrics: Names | None = None  # metric and label names that differ from the defaults
+
+
+class Targets(Section):
+    """A service's targets: at most one per kind."""
+
+    kubernetes: KubernetesSettings | None = None
+    postgres: PostgresSettings | None = None
+    prometheus: PrometheusSettings | None = None
+
+    @classmethod
+    def kinds(cls) -> list[str]:
+        return list(cls.model_fields)
+
+    @classmethod
+    def not_a_mapping(cls) -> str:
+        return f"must be a mapping of kind to settings ({', '.join(cls.kinds())})"
+
+    @classmethod
+    def unknown_key(cls, key: Any) -> str:
+        return f"unknown target kind; use one of: {', '.join(cls.kinds())}"
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _settings_given(cls, value: Any) -> Any:
+        if value is None:  # `postgres:` with nothing under it
+            raise refuse(TargetSettings.not_a_mapping())
+        return value
+
+    def items(self) -> list[tuple[str, TargetSettings]]:
+        return [(kind, getattr(self, kind)) for kind in self.kinds() if getattr(self, kind) is not None]
+
+
+TARGET_SETTINGS: dict[str, type[TargetSettings]] = {
+    "kubernetes": KubernetesSettings,
+    "postgres": PostgresSettings,
+    "prometheus": PrometheusSettings,
+}
+
+
+def target_config_clean(kind: str, data: Any, path: str) -> tuple[dict, Errors]:
+    """Validated config for a target of ``kind``; errors as (path, message) pairs."""
+    if kind not in TARGET_SETTINGS:
+        return {}, [(path, Targets.unknown_key(kind))]
+    try:
+        settings = TARGET_SETTINGS[kind].model_validate(data)
+    except ValidationError as exc:
+        return {}, error_list(exc, path)
+    return settings.config(), []
+
+
+def target_name(settings: TargetSettings, service_slug: str) -> str:
+    return settings.name or service_slug

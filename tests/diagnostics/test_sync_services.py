@@ -212,3 +212,70 @@ def test_target_secret_env_allows_more_names_but_never_a_setting(tmp_path, setti
     out, _ = sync(tmp_path, fixed)
     assert "created postgres target of notification-service" in out
     assert Target.objects.get(service__slug="notification-service").config == {"dsn_env": "NOTIFY_DB_DSN"}
+
+
+def test_unknown_top_level_keys_are_refused_naming_the_known_ones(tmp_path):
+    text = TARGETS.replace("    owners: [erin]\n", "") + "people:\n  - {username: alice}\n"
+    assert sync_errors(tmp_path, text) == ["people: unknown key (the file's keys are: services)"]
+    assert not Service.objects.exists()
+
+
+def test_errors_of_every_level_are_listed_together(tmp_path):
+    text = """
+    teams: [{slug: payments}]
+    services:
+      - slug: task-service
+        name: Task service
+        team: payments
+        targets:
+          postgres:
+          kubernetes: {in_cluster: true, kubeconfig: /etc/orion/kubeconfig, namespace: ~, selector: app=x}
+          prometheus: {url: "http://prometheus:9090", labels: {service: ""}, metrics: []}
+      - just a string
+    """
+    assert sorted(sync_errors(tmp_path, text)) == sorted(
+        [
+            "teams: unknown key (the file's keys are: services)",
+            "services[0].team: unknown key",
+            "services[0].targets.postgres: must be a mapping of keys to values",
+            "services[0].targets.kubernetes: give either kubeconfig or in_cluster: true, not both",
+            "services[0].targets.kubernetes.namespace: required",
+            "services[0].targets.prometheus.labels.service: must be text",
+            "services[0].targets.prometheus.metrics: must be a non-empty mapping of names",
+            "services[1]: must be a mapping with slug, name and targets",
+        ]
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "error"),
+    [
+        ("", "services: required: a list of services"),
+        ("services:\n", "services: required: a list of services"),
+        ("services: {slug: task-service}\n", "services: must be a list of services"),
+        ("- task-service\n", "file: must be a mapping with services (a list of services)"),
+        ("services:\n  - {slug: a, name: A, targets: [postgres]}\n", "services[0].targets: must be a mapping of kind "
+         "to settings (kubernetes, postgres, prometheus)"),
+    ],
+)  # fmt: skip
+def test_a_file_of_the_wrong_shape_says_what_is_expected(tmp_path, text, error):
+    assert sync_errors(tmp_path, text) == [error]
+
+
+def test_null_settings_count_as_absent_and_kubernetes_actions_default_to_off(tmp_path):
+    text = """
+    services:
+      - slug: task-service
+        name: "  Task service  "
+        description: ~
+        targets:
+          kubernetes: {in_cluster: true, namespace: orion-prod, selector: app=task-service, context: ~}
+          postgres: {dsn_env: ORION_TARGET_TASK_DB_DSN, pool_size_per_pod: ~, name: task-db}
+    """
+    sync(tmp_path, text)
+    assert Service.objects.get().name == "Task service"
+    assert state() == [
+        ("task-service", "kubernetes", "task-service",
+         (("actions", False), ("in_cluster", True), ("namespace", "orion-prod"), ("selector", "app=task-service"))),
+        ("task-service", "postgres", "task-db", (("dsn_env", "ORION_TARGET_TASK_DB_DSN"),)),
+    ]  # fmt: skip

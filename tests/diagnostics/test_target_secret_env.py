@@ -14,7 +14,7 @@ from django.contrib.auth import get_user_model
 
 from diagnostics import engine, services
 from diagnostics.models import DiagnosticRun, RunTrigger, Target
-from diagnostics.targets import KEYS
+from diagnostics.targets import TARGET_SETTINGS, target_config_clean
 from tests.conftest import wait_for
 from tests.factories import IncidentFactory, ServiceFactory
 
@@ -37,13 +37,14 @@ def connections_received(sock) -> int:
     return len(readable)
 
 
-def test_every_env_key_of_every_kind_is_an_environment_variable_name():
-    """So each one goes through the allow-list when targets are validated."""
+def test_every_env_key_of_every_kind_goes_through_the_allow_list():
     env_keys = [
-        (kind, key, desc) for kind, keys in KEYS.items() for key, (desc, _) in keys.items() if key.endswith("_env")
+        (kind, key) for kind, model in TARGET_SETTINGS.items() for key in model.model_fields if key.endswith("_env")
     ]
-    assert {(kind, key) for kind, key, _ in env_keys} >= {("postgres", "dsn_env"), ("prometheus", "auth_header_env")}
-    assert {desc for _, _, desc in env_keys} == {"environment variable name"}
+    assert set(env_keys) >= {("postgres", "dsn_env"), ("prometheus", "auth_header_env")}
+    for kind, key in env_keys:
+        _, errors = target_config_clean(kind, {key: "SECRET_KEY"}, "config")
+        assert (f"config.{key}", f"SECRET_KEY {REFUSED}") in errors
 
 
 @pytest.mark.django_db

@@ -27,8 +27,8 @@ class Command(BaseCommand):
         except OSError as exc:
             raise CommandError(f"{file}: {exc.strerror}") from None
         try:
-            specs = sync.parse(text)
-            changes = sync.apply(specs, prune=prune, dry_run=dry_run)
+            targets_file = sync.parse(text)
+            changes = sync.apply(targets_file, prune=prune, dry_run=dry_run)
         except sync.SyncError as exc:
             for path, message in exc.errors:
                 self.stderr.write(f"{path}: {message}")
@@ -36,10 +36,10 @@ class Command(BaseCommand):
         prefix = "would have " if dry_run else ""
         for line in changes:
             self.stdout.write(f"{prefix}{line}")
-        for spec in specs:
-            for target in spec.targets:
-                for key, name in target.config.items():
+        for service in targets_file.services:
+            for kind, settings in service.targets.items():
+                for key, name in settings.config().items():
                     if key.endswith("_env") and name not in os.environ:
-                        self.stdout.write(f"note: {name} ({spec.slug} {target.kind}) is not set here; workers need it")
-        summary = f"{len(specs)} service(s) in {file}; {len(changes)} change(s)"
+                        self.stdout.write(f"note: {name} ({service.slug} {kind}) is not set here; workers need it")
+        summary = f"{len(targets_file.services)} service(s) in {file}; {len(changes)} change(s)"
         self.stdout.write(summary + (" (dry run: nothing written)" if dry_run else ""))
