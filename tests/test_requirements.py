@@ -8,8 +8,10 @@ requirements/dev.txt before pytest starts. After editing an .in file, run
 """
 
 import ast
+import functools
 import importlib.metadata
 import importlib.util
+import os
 import re
 import sys
 from collections import defaultdict
@@ -46,12 +48,13 @@ class Use(NamedTuple):
         return not self.path.startswith(DEV_ONLY)
 
 
-def source_files(pattern: str) -> list[Path]:
-    return [
-        path
-        for path in ROOT.rglob(pattern)
-        if not any(part.startswith(".") or part in ("var", "__pycache__") for part in path.relative_to(ROOT).parts)
-    ]
+def source_files(under: Path, suffixes: tuple[str, ...]) -> list[Path]:
+    """The repository's files, without the virtualenv, caches and runtime data."""
+    found = []
+    for folder, dirs, files in os.walk(under):
+        dirs[:] = [d for d in dirs if not d.startswith(".") and d not in ("var", "__pycache__", "test-artifacts")]
+        found += [Path(folder, name) for name in files if name.endswith(suffixes)]
+    return found
 
 
 def python_uses(path: Path) -> list[Use]:
@@ -125,11 +128,12 @@ def project_modules() -> set[str]:
     return {path.name for path in ROOT.iterdir() if path.is_dir()} | {path.stem for path in ROOT.glob("*.py")}
 
 
+@functools.cache
 def all_uses() -> list[Use]:
-    uses = [use for path in source_files("*.py") for use in python_uses(path)]
+    uses = [use for path in source_files(ROOT, (".py",)) for use in python_uses(path)]
     commands = [ROOT / "Dockerfile", ROOT / "docker-compose.yml", ROOT / "pyproject.toml"]
     commands += [path for path in (ROOT / "scripts").iterdir() if path.is_file()]
-    commands += source_files("deploy/**/*.yaml")
+    commands += source_files(ROOT / "deploy", (".yaml", ".yml"))
     uses += [use for path in commands for use in command_uses(path)]
     uses += settings_uses()
     local = project_modules() | set(sys.stdlib_module_names)
