@@ -44,7 +44,8 @@ def incident_versions(pk: int) -> tuple[str, dict[str, str]]:
             name = f"live_{len(annotations)}"
             annotations[name] = expression
             owners[name] = panel
-    row = Incident.objects.filter(pk=pk).annotate(**annotations).values("status", "updated_at", *annotations).first()
+    rows = Incident.objects.filter(pk=pk).annotate(**annotations).values("status", "updated_at", *annotations)
+    row = next(iter(rows.order_by()[:1]), None)
     if row is None:
         raise Http404("No such incident.")
     stamps: dict[str, list] = {}

@@ -9,6 +9,7 @@ from playwright.sync_api import expect
 from diagnostics import services as diagnostics_services
 from diagnostics.models import DiagnosticRun, Target
 from incidents import lifecycle, reports
+from incidents.action_items import action_item_create
 from incidents.actors import Actor
 from incidents.services import incident_update, note_add
 from tests.factories import IncidentFactory, ServiceFactory, UserFactory
@@ -31,9 +32,15 @@ def assert_not_reloaded(page):
 
 
 def set_visibility(page, state: str):
+    """As if the tab were hidden ("hidden") or shown again ("visible": the browser's own state again, so
+    closing the page at the end hides it for real and it asks nothing more)."""
     page.evaluate(
         """state => {
-            Object.defineProperty(document, "visibilityState", { configurable: true, get: () => state });
+            if (state === "hidden") {
+                Object.defineProperty(document, "visibilityState", { configurable: true, get: () => state });
+            } else {
+                delete document.visibilityState;
+            }
             document.dispatchEvent(new Event("visibilitychange"));
         }""",
         state,
@@ -134,6 +141,11 @@ def test_incident_page_follows_notes_moves_diagnostics_and_the_report_without_re
     expect(header.locator(".status")).to_have_text("Acknowledged", timeout=LIVE)
     expect(header).to_contain_text("bob")  # the commander now
     expect(page.locator("#incident-actions")).to_contain_text("Start diagnosing")
+
+    # The panel's own (untouched) form does not keep it from updating.
+    expect(page.locator("#panel-action-items form.add-item-form")).to_have_count(1)
+    action_item_create(incident=incident, actor=bob, title="Alert on pool usage above 80%")
+    expect(page.locator("#panel-action-items .item-list")).to_contain_text("Alert on pool usage", timeout=LIVE)
 
     run = DiagnosticRun.objects.create(
         incident=incident, target=target, collector="postgres", target_name="task-db", trigger="on_demand"
