@@ -250,6 +250,22 @@ def test_panel_without_version_is_sent_when_its_html_changes(viewer_client, inci
 
 
 @pytest.mark.django_db
+def test_panel_versioned_by_the_incident_alone_follows_the_incident(engineer_client, incident, engineer, registry):
+    registry.register(
+        key="probe",
+        title="Probe",
+        template="incidents/_status_badge.html",
+        context=lambda request, i: {"status": i.status},
+        version=lambda incident: [],
+    )
+    page = Page(engineer_client, incident).synced()
+    note_add(incident=incident, actor=Actor.for_user(engineer), text="not for the probe")
+    assert page.poll()["fragments"] == {}
+    lifecycle.transition(incident, "acknowledged", actor=Actor.for_user(engineer))
+    assert "status-acknowledged" in page.poll()["fragments"]["panel-probe-body"]
+
+
+@pytest.mark.django_db
 def test_failing_panel_says_so_and_the_rest_is_sent(viewer_client, incident, registry, caplog):
     def broken(request, incident):
         raise RuntimeError("panel bug")

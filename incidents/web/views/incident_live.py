@@ -15,6 +15,7 @@ timeline's; only changed fragments are rendered.
 
 from django.db.models import OuterRef
 from django.http import Http404, JsonResponse
+from django.shortcuts import get_object_or_404
 from django.views.decorators.http import require_GET
 
 from incidents import panels, roles, selectors
@@ -36,23 +37,23 @@ def incident_versions(pk: int) -> tuple[str, dict[str, str]]:
 
     One query: each panel's stamps are subqueries on the incident's row. 404 for an unknown incident.
     """
-    annotations, owners = {}, {}
+    annotations, stamp_names = {}, {}
     for panel in panels.registered():
         if panel.version is None:
             continue
+        names = stamp_names[panel_fragment_id(panel)] = []
         for expression in panel.version(OuterRef("pk")):
             name = f"live_{len(annotations)}"
             annotations[name] = expression
-            owners[name] = panel
+            names.append(name)
     rows = Incident.objects.filter(pk=pk).annotate(**annotations).values("status", "updated_at", *annotations)
     row = next(iter(rows.order_by()[:1]), None)
     if row is None:
         raise Http404("No such incident.")
-    stamps: dict[str, list] = {}
-    for name, panel in owners.items():
-        stamps.setdefault(panel_fragment_id(panel), [row["updated_at"]]).append(row[name])
-    versions = {HEADER: live.version_token(row["updated_at"]), ACTIONS: live.version_token(row["updated_at"])}
-    versions.update({fragment: live.version_token(fragment, *values) for fragment, values in stamps.items()})
+    incident_version = live.version_token(row["updated_at"])
+    versions = {HEADER: incident_version, ACTIONS: incident_version}
+    for fragment, names in stamp_names.items():
+        versions[fragment] = live.version_token(fragment, row["updated_at"], *(row[name] for name in names))
     return row["status"], versions
 
 
@@ -63,7 +64,7 @@ def _render_changed(request, pk: int, versions: dict[str, str], known: dict[str,
     unversioned = [panel for panel in panels.registered() if panel.version is None]
     if not stale and not unversioned:
         return {}
-    incident = selectors.incidents_for_detail().get(pk=pk)
+    incident = get_object_or_404(selectors.incidents_for_detail(), pk=pk)
     acting = can_act(request.user) and incident.status != Status.REVIEWED
     fragments = {}
     if HEADER in stale:
