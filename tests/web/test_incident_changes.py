@@ -91,6 +91,13 @@ def test_a_page_without_versions_gets_every_fragment(viewer_client, incident):
 
 
 @pytest.mark.django_db
+def test_every_fragment_has_its_place_on_the_page(viewer_client, incident):
+    html = viewer_client.get(f"/incidents/{incident.pk}/").content.decode()
+    places = set(re.findall(r'id="([^"]+)" data-live-fragment', html))
+    assert places == set(Page(viewer_client, incident).poll()["versions"]) == fragment_ids()
+
+
+@pytest.mark.django_db
 def test_quiet_incident_sends_nothing(viewer_client, incident):
     page = Page(viewer_client, incident).synced()
     versions = dict(page.versions)
