@@ -9,7 +9,7 @@ class DiagnosticsConfig(AppConfig):
     def ready(self):
         from celery import signature
 
-        from diagnostics import conf, hooks, mitigations, panel
+        from diagnostics import conf, hooks, live, mitigations, panel
         from incidents import panels
         from incidents import services as incident_services
         from orion_ops.celery import app
@@ -22,6 +22,7 @@ class DiagnosticsConfig(AppConfig):
             template="diagnostics/_incident_panel.html",
             order=20,
             context=panel.panel_context,
+            version=live.diagnostics_panel_version,
         )
         panels.register(
             key="mitigations",
@@ -29,6 +30,7 @@ class DiagnosticsConfig(AppConfig):
             template="diagnostics/_mitigations_panel.html",
             order=25,
             context=mitigations.panel_context,
+            version=live.mitigations_panel_version,
         )
         app.add_periodic_task(
             float(conf.get("REAP_INTERVAL_SECONDS")),

@@ -1,5 +1,9 @@
-"""Live updates: cursors, server time, and rendering the fragments pages and pollers share."""
+"""Live updates: cursors, server time, versions, and rendering the fragments pages and pollers share."""
 
+import hashlib
+import json
+import logging
+import re
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -7,9 +11,19 @@ from django.http import JsonResponse
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from incidents import panels
+
+logger = logging.getLogger(__name__)
+
 # A row written just before a cursor may commit just after it; ask a little further back.
 # Re-sent rows are harmless: the script skips a row whose version it already shows.
 CURSOR_OVERLAP = timedelta(seconds=5)
+
+# What a client may say it holds: "<fragment id>:<version>" pairs, comma-separated.
+KNOWN_PAIR = re.compile(r"([a-z0-9][a-z0-9_-]{0,80}):([0-9a-f]{1,64})")
+KNOWN_MAX_LENGTH = 4000
+# Django masks the CSRF token anew in every rendering: not a change of the fragment.
+CSRF_VALUE = re.compile(r'(name="csrfmiddlewaretoken" value=")[^"]*"')
 
 
 def cursor_now() -> tuple[int, datetime]:
@@ -34,3 +48,38 @@ def fragment(template: str, request, **context) -> str:
 
 def bad_cursor() -> JsonResponse:
     return JsonResponse({"detail": "Give since=<cursor> from the page or the previous answer."}, status=400)
+
+
+def version_token(*values) -> str:
+    """A short, stable digest of what a fragment shows (its data's stamps, or its HTML)."""
+    text = json.dumps(values, default=str, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def html_version(html: str) -> str:
+    return version_token(CSRF_VALUE.sub(r'\1"', html))
+
+
+def known_parse(raw: str | None) -> dict[str, str] | None:
+    """The versions a client holds, from ``known=<id>:<version>,…``; None when the value is malformed."""
+    if not raw:
+        return {}
+    if len(raw) > KNOWN_MAX_LENGTH:
+        return None
+    known = {}
+    for part in raw.split(","):
+        match = KNOWN_PAIR.fullmatch(part)
+        if match is None:
+            return None
+        known[match[1]] = match[2]
+    return known
+
+
+def panel_html(panel: panels.Panel, request, incident, base: dict) -> str:
+    """One registered panel's body. A failing panel is logged and says so; the rest of the page stays current."""
+    try:
+        context = {**base, **panel.context(request, incident)}
+        return render_to_string(panel.template, context, request=request)
+    except Exception:
+        logger.exception("incident panel %r failed for incident %s", panel.key, incident.pk)
+        return render_to_string("incidents/_panel_failed.html", request=request)

@@ -4,10 +4,11 @@ Registered when the browser URLs load (``incidents.web.urls`` imports this modul
 is only reachable through them, so the panels are always there before it renders.
 """
 
+from django.db.models import Count, F, Max
 from django.urls import reverse
 
 from incidents import panels, reports
-from incidents.models import Status
+from incidents.models import ActionItem, IncidentAlert, Report, Status
 from incidents.web import reads
 from incidents.web.access import can_act
 from incidents.web.views import action_items
@@ -24,12 +25,21 @@ def report_panel_context(request, incident) -> dict:
     }
 
 
+def report_panel_version(incident) -> list:
+    return [panels.watch(Report.objects.filter(incident=incident), Count("id"), Max("updated_at"))]
+
+
+def action_items_panel_version(incident) -> list:
+    return [panels.watch(ActionItem.objects.filter(incident=incident), Count("id"), Max("updated_at"))]
+
+
 panels.register(
     key="report",
     title="Post-incident report",
     template="reports/_incident_panel.html",
     order=40,
     context=report_panel_context,
+    version=report_panel_version,
 )
 panels.register(
     key="action-items",
@@ -37,6 +47,7 @@ panels.register(
     template="action_items/_incident_panel.html",
     order=50,
     context=action_items.panel_context,
+    version=action_items_panel_version,
 )
 
 
@@ -53,10 +64,17 @@ def alerts_panel_context(request, incident) -> dict:
     }
 
 
+def alerts_panel_version(incident) -> list:
+    # Intake counts repeats on the incident row without touching its updated_at.
+    alerts = IncidentAlert.objects.filter(incident=incident)
+    return [F("occurrences"), panels.watch(alerts, Count("id"), Max("last_seen_at"))]
+
+
 panels.register(
     key="alerts",
     title="Alerts",
     template="incidents/_alerts_panel.html",
     order=15,
     context=alerts_panel_context,
+    version=alerts_panel_version,
 )

@@ -3,7 +3,17 @@
 from django.urls import path
 
 from incidents.web import panels  # noqa: F401  (registers the report and action items panels)
-from incidents.web.views import action_items, auth, dashboard, incidents, insights, intake, reports, services
+from incidents.web.views import (
+    action_items,
+    auth,
+    dashboard,
+    incident_live,
+    incidents,
+    insights,
+    intake,
+    reports,
+    services,
+)
 
 urlpatterns = [
     path("", dashboard.dashboard, name="dashboard"),
@@ -11,7 +21,7 @@ urlpatterns = [
     path("incidents/", incidents.incident_list, name="incident-list"),
     path("incidents/new/", incidents.incident_new, name="incident-new"),
     path("incidents/<int:pk>/", incidents.incident_detail, name="incident-detail"),
-    path("incidents/<int:pk>/changes/", incidents.incident_changes, name="incident-changes"),
+    path("incidents/<int:pk>/changes/", incident_live.incident_changes, name="incident-changes"),
     path("incidents/<int:pk>/transition/", incidents.incident_transition, name="incident-transition"),
     path("incidents/<int:pk>/severity/", incidents.incident_severity, name="incident-severity"),
     path("incidents/<int:pk>/commander/", incidents.incident_commander, name="incident-commander"),

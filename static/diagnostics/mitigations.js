@@ -1,14 +1,11 @@
 // Mitigate panel: Scale / Restart ask the API first WITHOUT confirm (it answers 400 with the exact
 // command and the warnings, and runs nothing), show that, and only "Confirm and run" posts
-// confirm: true. Then it follows the mitigation until it ends and reloads the page.
+// confirm: true. The mitigation's progress and outcome reach the panel through the incident page's
+// live channel (incident.js), which re-renders it: so this listens on the document, and marks the
+// form data-live-hold while a confirmation is on screen (the panel is not replaced under it).
 // An external file, because the Content-Security-Policy forbids inline scripts.
 (function () {
   "use strict";
-  var POLL_MS = 2000;
-
-  function panel() {
-    return document.querySelector(".mitigations[data-mitigations-url]");
-  }
 
   function csrfToken(form) {
     var input = form.querySelector("input[name=csrfmiddlewaretoken]");
@@ -57,29 +54,17 @@
     return body;
   }
 
-  function follow(root, id, form) {
-    var url = root.getAttribute("data-mitigations-url");
-    function tick() {
-      fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" })
-        .then(function (response) {
-          if (!response.ok) throw new Error("HTTP " + response.status);
-          return response.json();
-        })
-        .then(function (data) {
-          var mine = data.mitigations.filter(function (m) { return id === null || m.id === id; });
-          var pending = mine.filter(function (m) { return m.status === "queued" || m.status === "running"; });
-          if (pending.length) {
-            if (form) say(form, "Mitigation #" + pending[0].id + " is " + pending[0].status + "…");
-            setTimeout(tick, POLL_MS);
-          } else {
-            window.location.reload();
-          }
-        })
-        .catch(function (error) {
-          if (form) say(form, "Could not follow the mitigation (" + error.message + ").");
-        });
-    }
-    setTimeout(tick, POLL_MS);
+  function rootOf(form) {
+    return form.closest(".mitigations[data-mitigations-url]");
+  }
+
+  // What was shown is what gets confirmed: the request body is kept until Confirm or Cancel.
+  var asked = new WeakMap();
+
+  function withdraw(form) {
+    form.querySelector("[data-mitigation-confirm]").hidden = true;
+    asked.delete(form);
+    form.removeAttribute("data-live-hold");
   }
 
   function showConfirmation(form, result) {
@@ -97,21 +82,17 @@
     });
     list.hidden = !(result.body.warnings || []).length;
     box.hidden = false;
+    form.setAttribute("data-live-hold", "");
     say(form, "Nothing has run yet: check the command and the warnings, then confirm.");
     form.querySelector("[data-confirm]").focus();
   }
 
-  // What was shown is what gets confirmed: the request body is kept until Confirm or Cancel.
-  var asked = new WeakMap();
-
-  function ask(root, form, action) {
-    var box = form.querySelector("[data-mitigation-confirm]");
-    box.hidden = true;
-    asked.delete(form);
+  function ask(form, action) {
+    withdraw(form);
     var body = request(form, action);
     setBusy(form, true);
     say(form, "Checking what would run…");
-    post(root.getAttribute("data-mitigations-url"), form, body)
+    post(rootOf(form).getAttribute("data-mitigations-url"), form, body)
       .then(function (result) {
         setBusy(form, false);
         if (result.status === 400 && result.body.would_run) {
@@ -127,20 +108,20 @@
       });
   }
 
-  function confirm(root, form) {
-    var box = form.querySelector("[data-mitigation-confirm]");
+  function confirm(form) {
     var shown = asked.get(form);
     if (!shown) return;
     var body = Object.assign({}, shown, { confirm: true });
     setBusy(form, true);
     say(form, "Running…");
-    post(root.getAttribute("data-mitigations-url"), form, body)
+    post(rootOf(form).getAttribute("data-mitigations-url"), form, body)
       .then(function (result) {
         if (result.status === 202) {
-          box.hidden = true;
-          asked.delete(form);
+          withdraw(form);
+          form.reset(); // sent: nothing left unsaved, so the live channel may show the mitigation
+          setBusy(form, false);
           say(form, "Mitigation #" + result.body.id + " queued…");
-          follow(root, result.body.id, form);
+          if (window.Orion && window.Orion.refresh) window.Orion.refresh();
         } else {
           setBusy(form, false);
           say(form, problem(result));
@@ -152,36 +133,36 @@
       });
   }
 
-  function init() {
-    var root = panel();
-    if (!root) return;
-    root.querySelectorAll("form[data-mitigation-form]").forEach(function (form) {
-      form.addEventListener("submit", function (event) {
-        event.preventDefault();
-        var action = event.submitter ? event.submitter.value : "scale";
-        if (action === "scale" && !form.reportValidity()) return;
-        ask(root, form, action);
-      });
-      form.querySelector("[data-confirm]").addEventListener("click", function () { confirm(root, form); });
-      form.querySelector("[data-cancel]").addEventListener("click", function () {
-        form.querySelector("[data-mitigation-confirm]").hidden = true;
-        asked.delete(form);
-        say(form, "Cancelled; nothing ran.");
-      });
-      // Changing the count after seeing the command withdraws the confirmation.
-      form.elements.replicas.addEventListener("input", function () {
-        if (!asked.has(form)) return;
-        form.querySelector("[data-mitigation-confirm]").hidden = true;
-        asked.delete(form);
-        say(form, "Changed: ask again to see what would run.");
-      });
-    });
-    if (root.getAttribute("data-mitigations-active") === "true") follow(root, null, null);
+  function mitigationForm(target) {
+    var form = target && target.closest ? target.closest("form[data-mitigation-form]") : null;
+    return form && rootOf(form) ? form : null;
   }
 
-  if (document.readyState === "loading") {
-    document.addEventListener("DOMContentLoaded", init);
-  } else {
-    init();
-  }
+  document.addEventListener("submit", function (event) {
+    var form = mitigationForm(event.target);
+    if (!form) return;
+    event.preventDefault();
+    var action = event.submitter ? event.submitter.value : "scale";
+    if (action === "scale" && !form.reportValidity()) return;
+    ask(form, action);
+  });
+
+  document.addEventListener("click", function (event) {
+    var form = mitigationForm(event.target);
+    if (!form) return;
+    if (event.target.closest("[data-confirm]")) {
+      confirm(form);
+    } else if (event.target.closest("[data-cancel]")) {
+      withdraw(form);
+      say(form, "Cancelled; nothing ran.");
+    }
+  });
+
+  // Changing the count after seeing the command withdraws the confirmation.
+  document.addEventListener("input", function (event) {
+    var form = mitigationForm(event.target);
+    if (!form || event.target.name !== "replicas" || !asked.has(form)) return;
+    withdraw(form);
+    say(form, "Changed: ask again to see what would run.");
+  });
 })();

@@ -1,13 +1,9 @@
-// Diagnostics panel: "Run again" posts to the REST endpoint (session + CSRF),
-// then follows the runs' progress and reloads the page when they are done.
+// Diagnostics panel: "Run again" posts to the REST endpoint (session + CSRF). The runs' progress and
+// results reach the panel through the incident page's live channel (incident.js), which re-renders it;
+// so this listens on the document, and keeps working after the panel is replaced.
 // An external file, because the Content-Security-Policy forbids inline scripts.
 (function () {
   "use strict";
-  var POLL_MS = 2000;
-
-  function panel() {
-    return document.querySelector(".diagnostics[data-diagnostics-url]");
-  }
 
   function say(root, text) {
     var message = root.querySelector(".diagnostics-message");
@@ -19,35 +15,8 @@
     return input ? input.value : "";
   }
 
-  function isActive(run) {
-    return run.status === "queued" || run.status === "running";
-  }
-
-  function follow(root) {
-    var url = root.getAttribute("data-diagnostics-url");
-    function tick() {
-      fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" })
-        .then(function (response) {
-          if (!response.ok) throw new Error("HTTP " + response.status);
-          return response.json();
-        })
-        .then(function (body) {
-          var active = body.runs.filter(isActive);
-          body.runs.forEach(function (run) {
-            var item = root.querySelector('[data-run-id="' + run.id + '"] .diagnostics-progress');
-            if (item) item.textContent = run.checks_done + " of " + run.checks_total + " checks done";
-          });
-          if (active.length) {
-            setTimeout(tick, POLL_MS);
-          } else {
-            window.location.reload();
-          }
-        })
-        .catch(function (error) {
-          say(root, "Could not refresh diagnostics (" + error.message + ").");
-        });
-    }
-    setTimeout(tick, POLL_MS);
+  function refresh() {
+    if (window.Orion && window.Orion.refresh) window.Orion.refresh();
   }
 
   function run(root, form) {
@@ -68,7 +37,7 @@
       .then(function (result) {
         if (result.status === 202) {
           say(root, result.body.runs.length + " run(s) in progress…");
-          follow(root);
+          refresh();
         } else {
           button.disabled = false;
           say(root, result.body.detail || "Could not start diagnostics (HTTP " + result.status + ").");
@@ -80,22 +49,12 @@
       });
   }
 
-  function init() {
-    var root = panel();
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (!form.matches || !form.matches("form[data-diagnostics-run]")) return;
+    var root = form.closest(".diagnostics[data-diagnostics-url]");
     if (!root) return;
-    var form = root.querySelector("form[data-diagnostics-run]");
-    if (form) {
-      form.addEventListener("submit", function (event) {
-        event.preventDefault();
-        run(root, form);
-      });
-    }
-    if (root.getAttribute("data-diagnostics-active") === "true") follow(root);
-  }
-
-  if (document.readyState === "loading") {
-    document.addEventListener("DOMContentLoaded", init);
-  } else {
-    init();
-  }
+    event.preventDefault();
+    run(root, form);
+  });
 })();

@@ -4,7 +4,8 @@
  * - SLA countdowns ([data-ack-due]) and relative times (time[data-relative]), ticking every second
  * - forms marked data-enhance post with fetch (X-CSRFToken) and answer with JSON; the page script
  *   applies the fragments. Anything unexpected falls back to the plain form post.
- * - an adaptive poller that backs off when nothing changes and pauses while the tab is hidden
+ * - the poller behind each page's live channel: fast after a change, backing off when nothing changes,
+ *   paused while the tab is hidden
  */
 (function () {
   "use strict";
@@ -146,11 +147,22 @@
     });
   };
 
-  /* Poll with fn(), which resolves true when something changed. Fast after a change, slower when quiet,
-   * backing off on errors, paused while the tab is hidden and run at once when it is shown again. */
+  function hidden() {
+    return document.visibilityState === "hidden";
+  }
+
+  /* The one live channel of a page: poll with fn(), which resolves true when something changed.
+   * Every min ms after a change (or while options.busy() says work is in progress, e.g. a diagnostic run),
+   * backing off by half per quiet answer up to max ms, and further on errors. Paused while the tab is hidden,
+   * polled at once when it is shown again, and at once on an "orion:refresh" event (a page script that
+   * just changed something dispatches it on document). */
   Orion.poller = function (fn, options) {
-    var min = (options && options.min) || 2000;
-    var max = (options && options.max) || 10000;
+    options = options || {};
+    var min = options.min || 2000;
+    var max = options.max || 20000;
+    var busy = options.busy || function () {
+      return false;
+    };
     var delay = min;
     var timer = null;
     var running = false;
@@ -158,13 +170,14 @@
     var stopped = false;
 
     function schedule() {
-      if (stopped || timer || document.hidden) return;
+      if (stopped || timer || hidden()) return;
       timer = setTimeout(run, delay);
     }
 
     function run() {
+      clearTimeout(timer);
       timer = null;
-      if (stopped || document.hidden) return;
+      if (stopped || hidden()) return;
       if (running) {
         again = true;
         return;
@@ -173,7 +186,7 @@
       Promise.resolve()
         .then(fn)
         .then(function (changed) {
-          delay = changed ? min : Math.min(max, Math.round(delay * 1.3));
+          delay = changed || busy() ? min : Math.min(max, Math.round(delay * 1.5));
           Orion.liveStatus("live", "Live");
         })
         .catch(function (error) {
@@ -196,26 +209,29 @@
         });
     }
 
+    function now() {
+      delay = min;
+      run();
+    }
+
     document.addEventListener("visibilitychange", function () {
-      if (document.hidden) {
+      if (hidden()) {
         clearTimeout(timer);
         timer = null;
-        Orion.liveStatus("paused", "Paused while hidden");
+        if (!stopped) Orion.liveStatus("paused", "Paused while hidden");
       } else {
-        delay = min;
-        run();
+        now();
       }
     });
+    document.addEventListener("orion:refresh", now);
 
     schedule();
-    return {
-      now: function () {
-        clearTimeout(timer);
-        timer = null;
-        delay = min;
-        run();
-      },
-    };
+    return { now: now };
+  };
+
+  /* Ask the page's live channel for news now: after an action whose outcome other parts of the page show. */
+  Orion.refresh = function () {
+    document.dispatchEvent(new CustomEvent("orion:refresh"));
   };
 
   function csrfToken(form) {

@@ -65,7 +65,7 @@ def test_engineer_scales_after_confirming_the_command(page, live_server, celery_
         assert not Mitigation.objects.exists()
 
         confirm.get_by_role("button", name="Confirm and run").click()
-        # The page follows the mitigation and reloads when it is done.
+        # The page's live channel shows the outcome, without reloading.
         row = page.locator("li[data-mitigation-id]")
         expect(row).to_have_attribute("data-status", "succeeded", timeout=30_000)
         expect(row).to_contain_text("3 → 5 replicas")

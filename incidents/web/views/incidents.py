@@ -1,4 +1,4 @@
-"""Incident pages: history, filing, the incident page, its actions and its live updates."""
+"""Incident pages: history, filing, the incident page and its actions (its live updates: ``incident_live``)."""
 
 import logging
 
@@ -180,32 +180,6 @@ def _page(request, incident, *, status=200, note_form=None, **forms):
 def incident_detail(request, pk):
     incident = get_object_or_404(selectors.incidents_for_detail(), pk=pk)
     return _page(request, incident)
-
-
-@require_GET
-@role_required(roles.VIEWER)
-def incident_changes(request, pk):
-    """Timeline entries the page does not have yet (``after`` = its newest entry id), and the header
-    and actions again when the incident changed since ``since``."""
-    since = live.cursor_parse(request.GET.get("since"))
-    if since is None:
-        return live.bad_cursor()
-    after = request.GET.get("after", "0")
-    after_id = int(after) if after.isdigit() else 0
-    incident = get_object_or_404(selectors.incidents_for_detail(), pk=pk)
-    cursor, _ = live.cursor_now()
-    window = since - live.CURSOR_OVERLAP
-    entries = reads.timeline_entries_new(incident=incident, after_id=after_id, since=window)
-    payload = {
-        "cursor": cursor,
-        "server_time": live.server_time_ms(),
-        "status": incident.status,
-        "timeline_html": live.fragment("incidents/_timeline.html", request, entries=entries) if entries else "",
-    }
-    if entries or incident.updated_at >= window:
-        payload["fragments"] = _fragments(request, incident)
-        payload["fragments"].pop("note_form")
-    return JsonResponse(payload)
 
 
 # Actions ---------------------------------------------------------------------------------------------

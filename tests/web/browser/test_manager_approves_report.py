@@ -30,8 +30,10 @@ def test_manager_approves_a_report(browser, live_server, sign_in, artifacts):
     engineer.get_by_label("How was it resolved?").fill("Pool size 10 → 20, task-service restarted")
     engineer.get_by_role("button", name="Resolve", exact=True).click()
     expect(engineer.locator("#flash")).to_contain_text(f"INC-{incident.pk} resolved.")
-    engineer.reload()  # the report panel is rendered by the page, not by the live update
+    # The report panel follows without a reload, like the timeline's "drafted" entry.
     panel = engineer.locator("#panel-report")
+    expect(engineer.locator("#timeline li.entry-report")).to_have_count(1, timeout=15_000)
+    expect(panel.get_by_role("link", name="Open the report")).to_be_visible(timeout=15_000)
     expect(panel).to_contain_text("Draft")
     panel.get_by_role("link", name="Open the report").click()
     engineer.wait_for_url(f"**/incidents/{incident.pk}/report/")
