@@ -10,6 +10,7 @@ import pytest
 from diagnostics.collectors.base import CollectorError, ConfigurationError, TargetSpec, Window
 from diagnostics.collectors.postgres import PostgresCollector
 from diagnostics.conf import PostgresThresholds
+from tests.conftest import wait_for
 from tests.diagnostics.conftest import WRONG_PASSWORD
 
 NOW = dt.datetime.now(dt.UTC)
@@ -41,6 +42,17 @@ def one(findings, name: str):
 
 def monitor_dsn(scratch_pg, database="appdb"):
     return scratch_pg.dsn(database, "orion_monitor")
+
+
+def wait_for_session(scratch_pg, pid: int, condition: str, message: str) -> None:
+    """Poll pg_stat_activity until the session ``pid`` is in the state ``condition`` (SQL over its row) says."""
+    with scratch_pg.connect("postgres") as admin:
+
+        def reached() -> bool:
+            row = admin.execute(f"SELECT {condition} FROM pg_stat_activity WHERE pid = %s", [pid]).fetchone()
+            return bool(row and row[0])
+
+        wait_for(reached, timeout=15, message=message)
 
 
 def test_every_check_reports_on_a_quiet_database(scratch_pg):
@@ -93,7 +105,12 @@ def test_refused_connection_when_full_is_itself_a_critical_finding(scratch_pg, h
 def test_idle_in_transaction_reports_count_and_oldest(scratch_pg, held_sessions):
     idle = held_sessions.open(application_name="forgot-to-commit", autocommit=False)
     idle.execute("SELECT 1")  # opens the transaction, then the session waits
-    time.sleep(1.5)
+    wait_for_session(
+        scratch_pg,
+        idle.info.backend_pid,
+        "state = 'idle in transaction' AND now() - state_change >= interval '1 second'",
+        "the session to be idle in transaction for a second",
+    )
     finding = one(
         collect(monitor_dsn(scratch_pg), idle_in_transaction_warn_seconds=1, idle_in_transaction_crit_seconds=600),
         "idle_in_transaction",
@@ -108,7 +125,12 @@ def test_idle_in_transaction_reports_count_and_oldest(scratch_pg, held_sessions)
 def test_long_running_query_excludes_nothing_it_should_see(scratch_pg, held_sessions):
     sleeper = held_sessions.open(application_name="report-job")
     held_sessions.run_in_background(sleeper, "SELECT pg_sleep(30)")
-    time.sleep(2.2)
+    wait_for_session(
+        scratch_pg,
+        sleeper.info.backend_pid,
+        "state = 'active' AND now() - query_start > interval '2 seconds'",
+        "the query to run for more than 2 seconds",
+    )
     finding = one(
         collect(monitor_dsn(scratch_pg), long_query_warn_seconds=2, long_query_crit_seconds=300),
         "long_running_queries",
@@ -134,7 +156,7 @@ def test_lock_wait_names_blocked_and_blocking_pid(scratch_pg, held_sessions):
     holder.execute("LOCK TABLE accounts IN ACCESS EXCLUSIVE MODE")
     waiter = held_sessions.open(application_name="checkout")
     held_sessions.run_in_background(waiter, "UPDATE accounts SET balance = balance - 1 WHERE id = 1")
-    time.sleep(1.0)
+    wait_for_session(scratch_pg, waiter.info.backend_pid, "wait_event_type = 'Lock'", "the update to wait for the lock")
     try:
         finding = one(collect(monitor_dsn(scratch_pg), lock_wait_crit_seconds=30), "blocked_queries")
     finally:
