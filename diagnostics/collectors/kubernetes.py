@@ -7,6 +7,7 @@ labels of what comes back are checked again before anything is concluded.
 It only reads: the writes a mitigation makes are in ``diagnostics/actions/``.
 """
 
+import math
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -82,23 +83,17 @@ def parse_selector(selector: str) -> dict[str, str]:
 
 
 def quantity(value: str | None) -> float | None:
-    """A Kubernetes quantity ("950m", "1.5", "256Mi", "1e3") as a number; None when absent or malformed."""
+    """A Kubernetes quantity as kubectl reads it: CPU in cores ("950m" → 0.95), memory in bytes ("256Mi").
+
+    None when absent or malformed.
+    """
     if not value:
         return None
     try:
-        return float(parse_quantity(value))
+        number = float(parse_quantity(value))
     except ValueError:
         return None
-
-
-def cpu_cores(value: str | None) -> float | None:
-    """A CPU quantity ("950m", "1", "250000000n") in cores."""
-    return quantity(value)
-
-
-def memory_bytes(value: str | None) -> float | None:
-    """A memory quantity ("256Mi", "1G", "262144Ki") in bytes."""
-    return quantity(value)
+    return number if math.isfinite(number) else None
 
 
 def _mib(value: float) -> str:
@@ -539,13 +534,13 @@ class KubernetesCollector(Collector):
             if labels and not all(labels.get(k) == v for k, v in session.labels.items()):
                 continue
             for usage in item.get("containers", []):
-                cpu = cpu_cores(usage["usage"].get("cpu"))
-                memory = memory_bytes(usage["usage"].get("memory"))
+                cpu = quantity(usage["usage"].get("cpu"))
+                memory = quantity(usage["usage"].get("memory"))
                 resources = specs.get((pod, usage["name"]))
                 limits = (resources.limits or {}) if resources else {}
                 requests_ = (resources.requests or {}) if resources else {}
-                cpu_limit, mem_limit = cpu_cores(limits.get("cpu")), memory_bytes(limits.get("memory"))
-                cpu_request = cpu_cores(requests_.get("cpu"))
+                cpu_limit, mem_limit = quantity(limits.get("cpu")), quantity(limits.get("memory"))
+                cpu_request = quantity(requests_.get("cpu"))
                 rows.append([pod, usage["name"], _millicores(cpu or 0), requests_.get("cpu", ""), limits.get("cpu", ""),
                              _mib(memory or 0), limits.get("memory", "")])  # fmt: skip
                 for label, used, limit, fmt in (

@@ -272,7 +272,9 @@ class PostgresCollector(Collector):
             return CollectorError(f"could not connect: {message}", permanent=True)
         return CollectorError(f"could not connect: {message}", permanent=False)
 
-    def collect(self, target: TargetSpec, window: Window, *, secrets: Secrets = NO_SECRETS, progress=None):
+    def collect(
+        self, target: TargetSpec, window: Window, *, secrets: Secrets = NO_SECRETS, progress=None
+    ) -> list[Finding]:
         try:
             return super().collect(target, window, secrets=secrets, progress=progress)
         except TooManyConnections as exc:

@@ -44,7 +44,7 @@ RUNS = {
         [[2.0, 1.0, 1.0], 0.05, 'service="task-service"'],
     ),
     "diagnostics.collectors.kubernetes": (
-        "[cpu_cores('250m'), memory_bytes('0.5Gi'), parse_selector('app=task-service,tier=web'),"
+        "[quantity('250m'), quantity('0.5Gi'), parse_selector('app=task-service,tier=web'),"
         " request_timeout({'timeout_seconds': 4}, KubernetesConfig())]",
         [0.25, 536870912.0, {"app": "task-service", "tier": "web"}, [3.0, 4.0]],
     ),

@@ -266,8 +266,8 @@ def test_bad_kubeconfig_is_a_configuration_error(tmp_path):
     ("quantity", "cores"),
     [("950m", 0.95), ("1", 1.0), ("1.5", 1.5), ("250m", 0.25), ("250000000n", 0.25), ("1500u", 0.0015), ("1e3", 1000)],
 )
-def test_cpu_quantities(quantity, cores):
-    assert kc.cpu_cores(quantity) == pytest.approx(cores)
+def test_cpu_quantities_in_cores(quantity, cores):
+    assert kc.quantity(quantity) == pytest.approx(cores)
 
 
 @pytest.mark.parametrize(
@@ -283,13 +283,13 @@ def test_cpu_quantities(quantity, cores):
         ("1.5", 1.5),
     ],
 )
-def test_memory_quantities(quantity, size):
-    assert kc.memory_bytes(quantity) == size
+def test_memory_quantities_in_bytes(quantity, size):
+    assert kc.quantity(quantity) == size
 
 
-@pytest.mark.parametrize("quantity", ["", None, "lots", "1Qi", "--1"])
+@pytest.mark.parametrize("quantity", ["", None, "lots", "1Qi", "--1", "inf"])
 def test_absent_or_malformed_quantities_are_none(quantity):
-    assert kc.cpu_cores(quantity) is None and kc.memory_bytes(quantity) is None
+    assert kc.quantity(quantity) is None
 
 
 def test_top_reads_odd_quantities_like_kubectl(api, cluster):
