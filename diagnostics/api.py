@@ -7,6 +7,7 @@ from rest_framework.response import Response
 
 from diagnostics import mitigations, selectors, services
 from diagnostics.collectors import COLLECTORS
+from diagnostics.collectors.base import FindingStatus
 from diagnostics.models import DiagnosticRun, Mitigation, MitigationAction, RunTrigger
 from incidents.actors import Actor
 from incidents.api.schema import VALIDATION_ERROR, error_ref
@@ -16,7 +17,7 @@ from incidents.services import IncidentLockedError
 
 class FindingSerializer(serializers.Serializer):
     check = serializers.CharField(help_text='Dotted check id, e.g. "postgres.connection_saturation".')
-    status = serializers.ChoiceField(choices=["ok", "warn", "crit", "no_data", "error"])
+    status = serializers.ChoiceField(choices=[status.value for status in FindingStatus])
     summary = serializers.CharField()
     subject = serializers.CharField(allow_blank=True)
     evidence = serializers.DictField(help_text="query, observed, threshold, unit and optionally table, series, range.")

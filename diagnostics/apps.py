@@ -49,7 +49,7 @@ def time_limits_check(app_configs=None, **kwargs):
     """Each collector's (and the mitigation task's) hard limit must end before the broker redelivers its message."""
     from django.conf import settings
 
-    from diagnostics import mitigations
+    from diagnostics import conf
     from diagnostics.collectors import COLLECTORS
     from diagnostics.services import collector_limits
 
@@ -73,7 +73,7 @@ def time_limits_check(app_configs=None, **kwargs):
                     id="diagnostics.E002",
                 )
             )
-    limits = mitigations.setting(mitigations.SOFT_TIME_LIMIT), mitigations.setting(mitigations.TIME_LIMIT)
+    limits = conf.get("MITIGATION_SOFT_TIME_LIMIT"), conf.get("MITIGATION_TIME_LIMIT")
     if limits[1] >= visibility or limits[0] >= limits[1]:
         errors.append(
             checks.Error(

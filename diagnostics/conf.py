@@ -1,19 +1,42 @@
-"""Diagnostics settings: defaults here, overridable by Django settings or the environment.
+"""Diagnostics configuration: every knob of the engine, the collectors and mitigations, in one place.
 
 Each value is looked up when it is used, in this order: a Django setting named
 ``DIAGNOSTICS_<NAME>``, an environment variable of the same name (read with the
 typed helpers of ``orion_ops.env``, so ``NAME_FILE`` works and bad values fail
-loudly), then the default below. Reading late lets a worker and a web process
-share one definition, and lets tests override a value with the ``settings``
-fixture.
+loudly), then the default. Reading late lets a worker and a web process share
+one definition, and lets tests override a value with the ``settings`` fixture.
+
+The engine's and the mitigations' knobs have their defaults in ``DEFAULTS``
+below. A collector's thresholds and limits are the fields of its frozen
+configuration dataclass (``PostgresConfig``, ``PrometheusConfig``,
+``KubernetesConfig``), declared with the collector so that the collectors
+import nothing of Django or Orion Ops; ``collector_config(kind)`` fills one
+from ``DIAGNOSTICS_<KIND>_<FIELD>`` and the engine passes it to the
+collector, which never reads a setting itself. docs/diagnostics.md lists
+every knob.
 """
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
+from diagnostics.collectors import collector_class
+from diagnostics.collectors.base import CollectorConfig
+from diagnostics.collectors.kubernetes import KubernetesConfig, request_timeout
+from diagnostics.collectors.postgres import PostgresConfig
+from diagnostics.collectors.prometheus import PrometheusConfig
 from orion_ops.env import env_bool, env_int, env_str
+
+__all__ = [
+    "KubernetesConfig",
+    "PostgresConfig",
+    "PrometheusConfig",
+    "collector_config",
+    "get",
+    "kubernetes_timeout",
+    "time_limits",
+]
 
 DEFAULTS: dict[str, int | float | bool] = {
     # Engine
@@ -27,39 +50,16 @@ DEFAULTS: dict[str, int | float | bool] = {
     "STALE_GRACE_SECONDS": 60,  # a run still running this long after its hard limit is reaped
     "QUEUED_MAX_SECONDS": 3600,  # a run never picked up within this is failed
     "REAP_INTERVAL_SECONDS": 60,
-    # PostgreSQL collector: time limits and connection
-    "POSTGRES_SOFT_TIME_LIMIT": 60,
-    "POSTGRES_TIME_LIMIT": 90,
-    "POSTGRES_CONNECT_TIMEOUT": 5,
-    "POSTGRES_STATEMENT_TIMEOUT_MS": 5000,
-    # PostgreSQL collector: thresholds (PgHero, check_postgres, awesome-prometheus-alerts)
-    "POSTGRES_CONNECTIONS_WARN_PERCENT": 80.0,
-    "POSTGRES_CONNECTIONS_CRIT_PERCENT": 90.0,
-    "POSTGRES_IDLE_IN_TRANSACTION_WARN_SECONDS": 60,
-    "POSTGRES_IDLE_IN_TRANSACTION_CRIT_SECONDS": 600,
-    "POSTGRES_LONG_QUERY_WARN_SECONDS": 60,
-    "POSTGRES_LONG_QUERY_CRIT_SECONDS": 300,
-    "POSTGRES_LOCK_WAIT_CRIT_SECONDS": 30,
-    "POSTGRES_SLOW_QUERY_MEAN_MS": 20.0,
-    "POSTGRES_SLOW_QUERY_MIN_CALLS": 100,
-    "POSTGRES_SLOW_QUERY_CRIT_MEAN_MS": 1000.0,
-    "POSTGRES_MISSING_INDEX_MIN_ROWS": 10000,
-    "POSTGRES_MISSING_INDEX_MIN_SEQ_SCANS": 10,
-    "POSTGRES_MISSING_INDEX_MAX_INDEX_USAGE_PERCENT": 95.0,
-    "POSTGRES_UNUSED_INDEX_MIN_BYTES": 1024 * 1024,
-    "POSTGRES_CACHE_HIT_WARN_PERCENT": 99.0,
-    "POSTGRES_CACHE_HIT_CRIT_PERCENT": 90.0,
-    "POSTGRES_CACHE_HIT_MIN_BLOCKS": 1000,
-    "POSTGRES_BLOAT_WARN_PERCENT": 50.0,
-    "POSTGRES_BLOAT_MIN_BYTES": 100 * 1024 * 1024,
-    "POSTGRES_DEAD_TUPLES_MIN": 10000,
-    "POSTGRES_DEAD_TUPLES_WARN_PERCENT": 20.0,
-    "POSTGRES_XID_AGE_WARN": 1_200_000_000,
-    "POSTGRES_XID_AGE_CRIT": 1_500_000_000,
-    "POSTGRES_SEQUENCE_WARN_PERCENT": 75.0,
-    "POSTGRES_SEQUENCE_CRIT_PERCENT": 90.0,
-    "POSTGRES_LARGEST_TABLES": 5,
-    "POSTGRES_QUERY_TEXT_CHARS": 300,
+    # Mitigations
+    "MITIGATION_MAX_REPLICAS": 50,
+    "MITIGATION_SOFT_TIME_LIMIT": 45,
+    "MITIGATION_TIME_LIMIT": 60,
+    # A confirmed action not started within this long is not run: the situation it was meant for may be over.
+    "MITIGATION_EXPIRES_SECONDS": 300,
+    "MITIGATION_STALE_GRACE_SECONDS": 60,
+    # The safety check reads the database from the web request: it must answer fast or be skipped.
+    "MITIGATION_POSTGRES_CONNECT_TIMEOUT": 3,
+    "MITIGATION_POSTGRES_STATEMENT_TIMEOUT_MS": 2000,
 }
 
 
@@ -88,41 +88,19 @@ def get(name: str, default=None):
     return _env_float(full, default)
 
 
-@dataclass(frozen=True)
-class PostgresThresholds:
-    connections_warn_percent: float
-    connections_crit_percent: float
-    idle_in_transaction_warn_seconds: int
-    idle_in_transaction_crit_seconds: int
-    long_query_warn_seconds: int
-    long_query_crit_seconds: int
-    lock_wait_crit_seconds: int
-    slow_query_mean_ms: float
-    slow_query_min_calls: int
-    slow_query_crit_mean_ms: float
-    missing_index_min_rows: int
-    missing_index_min_seq_scans: int
-    missing_index_max_index_usage_percent: float
-    unused_index_min_bytes: int
-    cache_hit_warn_percent: float
-    cache_hit_crit_percent: float
-    cache_hit_min_blocks: int
-    bloat_warn_percent: float
-    bloat_min_bytes: int
-    dead_tuples_min: int
-    dead_tuples_warn_percent: float
-    xid_age_warn: int
-    xid_age_crit: int
-    sequence_warn_percent: float
-    sequence_crit_percent: float
-    largest_tables: int
-    query_text_chars: int
+def collector_config(kind: str, **overrides) -> CollectorConfig:
+    """The thresholds and limits of the ``kind`` collector, each field from ``DIAGNOSTICS_<KIND>_<FIELD>``."""
+    cls = collector_class(kind)
+    if cls is None:
+        raise KeyError(f"no collector for {kind} targets")
+    config_class = cls.config_class
+    values = {f.name: get(f"{kind.upper()}_{f.name.upper()}", f.default) for f in fields(config_class)}
+    return replace(config_class(**values), **overrides)
 
-    @classmethod
-    def from_settings(cls, **overrides) -> "PostgresThresholds":
-        values = {f.name: get(f"POSTGRES_{f.name.upper()}") for f in fields(cls)}
-        values.update(overrides)
-        return cls(**values)
+
+def kubernetes_timeout(target_config) -> tuple[float, float]:
+    """(connect, read) timeout of every call to a Kubernetes target's API server, collector's or action's."""
+    return request_timeout(target_config, collector_config("kubernetes"))
 
 
 @dataclass(frozen=True)
@@ -131,13 +109,13 @@ class TimeLimits:
     hard: int
 
 
-def time_limits(collector: str, *, soft_default: int = 60, hard_default: int = 90) -> TimeLimits:
-    """Soft and hard Celery time limits for one collector's runs, in seconds.
+def time_limits(task: str, *, soft_default: int = 60, hard_default: int = 90) -> TimeLimits:
+    """Soft and hard Celery time limits of one collector's runs (or of ``mitigation``), in seconds.
 
-    ``DIAGNOSTICS_<COLLECTOR>_SOFT_TIME_LIMIT`` / ``DIAGNOSTICS_<COLLECTOR>_TIME_LIMIT``
-    override the collector's own defaults.
+    ``DIAGNOSTICS_<TASK>_SOFT_TIME_LIMIT`` / ``DIAGNOSTICS_<TASK>_TIME_LIMIT``
+    override the defaults.
     """
-    prefix = collector.upper()
+    prefix = task.upper()
     return TimeLimits(
         soft=get(f"{prefix}_SOFT_TIME_LIMIT", soft_default), hard=get(f"{prefix}_TIME_LIMIT", hard_default)
     )

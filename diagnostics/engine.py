@@ -3,6 +3,10 @@
 Kept free of Celery so it can be called and tested directly; ``tasks.py``
 turns its outcome into a retry. The incident is never touched here beyond the
 run's own timeline entry: a failing collector fails its run, nothing else.
+
+The collector gets everything as arguments: its configuration
+(``conf.collector_config``), the target, the window and the target's secrets
+(``credentials.target_secrets``, read here for this run and never stored).
 """
 
 import logging
@@ -14,7 +18,8 @@ from celery.utils.time import get_exponential_backoff_interval
 from diagnostics import conf, services
 from diagnostics.breaker import breaker_for, trial_at
 from diagnostics.collectors import collector_class
-from diagnostics.collectors.base import CollectorError, TargetSpec, Window
+from diagnostics.collectors.base import CollectorError, ConfigurationError, TargetSpec, Window
+from diagnostics.credentials import target_secrets
 from diagnostics.models import RunStatus
 
 logger = logging.getLogger(__name__)
@@ -64,8 +69,13 @@ def run_execute(
         return Outcome(status=RunStatus.FAILED)
 
     target = TargetSpec(kind=run.target.kind, name=run.target.name, config=dict(run.target.config))
+    try:
+        secrets = target_secrets(target.config)
+    except ConfigurationError as exc:  # refused or unset here: nothing is sent, and the target is not to blame
+        services.run_finish(run_id=run_id, status=RunStatus.FAILED, error=exc.message)
+        return Outcome(status=RunStatus.FAILED)
     window = Window(start=run.window_start, now=run.window_end)
-    collector = cls(interrupts=interrupts)
+    collector = cls(config=conf.collector_config(run.collector), interrupts=interrupts)
     services.run_progress(run_id=run_id, done=0, total=len(collector.checks_for(target)), findings=[])
 
     def progress(done: int, total: int, findings) -> None:
@@ -73,7 +83,7 @@ def run_execute(
 
     breaker = breaker_for(run.target.pk)
     try:
-        findings = breaker.call(collector.collect, target, window, progress=progress)
+        findings = breaker.call(collector.collect, target, window, secrets=secrets, progress=progress)
     except pybreaker.CircuitBreakerError:
         when = trial_at(run.target.pk)
         error = (

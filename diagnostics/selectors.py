@@ -3,7 +3,7 @@
 from django.db.models import QuerySet
 
 from diagnostics.collectors import COLLECTORS
-from diagnostics.collectors.base import STATUS_ORDER
+from diagnostics.collectors.base import STATUS_ORDER, FindingStatus
 from diagnostics.models import DiagnosticRun, Target
 from incidents.models import Incident
 
@@ -24,5 +24,5 @@ def findings_by_status(findings: list[dict]) -> list[tuple[str, list[dict]]]:
     """Findings grouped by status, worst first; groups without findings left out."""
     groups: dict[str, list[dict]] = {status: [] for status in STATUS_ORDER}
     for finding in findings:
-        groups.setdefault(finding.get("status", "error"), []).append(finding)
+        groups.setdefault(finding.get("status", FindingStatus.ERROR), []).append(finding)
     return [(status, items) for status, items in groups.items() if items]

@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from diagnostics import conf
 from diagnostics.collectors import COLLECTORS, collector_class
-from diagnostics.collectors.base import STATUS_ORDER, worst_status
+from diagnostics.collectors.base import NOTABLE_STATUSES, STATUS_ORDER, FindingStatus, worst_status
 from diagnostics.models import (
     ACTIVE_RUN_STATUSES,
     FINISHED_RUN_STATUSES,
@@ -255,14 +255,14 @@ def timeline_summary(run: DiagnosticRun) -> tuple[str, dict]:
     title = f"{COLLECTOR_TITLES.get(run.collector, run.collector)} diagnostics of {run.target_name}"
     counts = Counter(f.get("status") for f in run.findings)
     ordered_counts = {status: counts[status] for status in STATUS_ORDER if counts[status]}
-    worst = worst_status(counts) if run.status == RunStatus.SUCCEEDED else "error"
+    worst = worst_status(counts) if run.status == RunStatus.SUCCEEDED else FindingStatus.ERROR
     notable = sorted(
-        (f for f in run.findings if f.get("status") in ("crit", "error", "warn")),
+        (f for f in run.findings if f.get("status") in NOTABLE_STATUSES),
         key=lambda f: STATUS_ORDER.index(f["status"]),
     )
     if run.status == RunStatus.SUCCEEDED:
         tally = ", ".join(f"{n} {status.replace('_', ' ')}" for status, n in ordered_counts.items()) or "no findings"
-        text = f"{title}: {worst or 'ok'} — {tally}"
+        text = f"{title}: {worst or FindingStatus.OK} — {tally}"
         if notable:
             text += f". Worst: {notable[0]['summary']}"
     elif run.status == RunStatus.TIMED_OUT:

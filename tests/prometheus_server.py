@@ -45,12 +45,16 @@ def openmetrics(series: Iterable[Sample], *, start: datetime, end: datetime, ste
 
 
 class PrometheusServer:
-    def __init__(self, workdir: Path, document: str):
+    """``basic_auth``: (user, password, bcrypt hash of the password) to require on every endpoint."""
+
+    def __init__(self, workdir: Path, document: str, *, basic_auth: tuple[str, str, str] | None = None):
         self.workdir = workdir
         self.document = document
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process = None
+        self.basic_auth = basic_auth
+        self.auth = basic_auth[:2] if basic_auth else None
 
     def __enter__(self):
         for tool in ("prometheus", "promtool"):
@@ -67,12 +71,18 @@ class PrometheusServer:
         )  # fmt: skip
         config = self.workdir / "prometheus.yml"
         config.write_text("global:\n  scrape_interval: 1h\n")
+        web = []
+        if self.basic_auth:
+            user, _, hashed = self.basic_auth
+            web_config = self.workdir / "web.yml"
+            web_config.write_text(f"basic_auth_users:\n  {user}: '{hashed}'\n")
+            web = [f"--web.config.file={web_config}"]
         self.log = open(self.workdir / "prometheus.log", "w")  # noqa: SIM115
         self.process = subprocess.Popen(
             [
                 "prometheus", f"--config.file={config}", f"--storage.tsdb.path={data}",
                 f"--web.listen-address=127.0.0.1:{self.port}", "--storage.tsdb.retention.time=100y",
-                "--web.enable-lifecycle",
+                "--web.enable-lifecycle", *web,
             ],
             stdout=self.log, stderr=subprocess.STDOUT,
         )  # fmt: skip
@@ -81,7 +91,7 @@ class PrometheusServer:
             if self.process.poll() is not None:
                 raise RuntimeError(f"prometheus exited: {(self.workdir / 'prometheus.log').read_text()[-2000:]}")
             try:
-                if requests.get(f"{self.url}/-/ready", timeout=1).status_code == 200:
+                if requests.get(f"{self.url}/-/ready", auth=self.auth, timeout=1).status_code == 200:
                     return self
             except requests.ConnectionError:
                 pass
@@ -90,7 +100,7 @@ class PrometheusServer:
 
     def query(self, promql: str, at: datetime) -> list:
         response = requests.get(
-            f"{self.url}/api/v1/query", params={"query": promql, "time": at.timestamp()}, timeout=10
+            f"{self.url}/api/v1/query", params={"query": promql, "time": at.timestamp()}, auth=self.auth, timeout=10
         )
         response.raise_for_status()
         return response.json()["data"]["result"]

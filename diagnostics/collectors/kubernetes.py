@@ -4,9 +4,10 @@ One ApiClient per target, built from its kubeconfig and context or from the
 in-cluster service account; never the process-global configuration. Every
 call has a timeout. Pods are listed by the target's label selector, and the
 labels of what comes back are checked again before anything is concluded.
+It only reads: the writes a mitigation makes are in ``diagnostics/actions/``.
 """
 
-import re
+import math
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -15,23 +16,48 @@ import urllib3
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
+from kubernetes.utils import parse_quantity
 
 from diagnostics.collectors import logs
 from diagnostics.collectors.base import (
+    NO_SECRETS,
     Collector,
+    CollectorConfig,
     CollectorError,
     ConfigurationError,
     Evidence,
     Finding,
+    FindingStatus,
+    Secrets,
     Table,
     Window,
+    crossed,
+    grade,
 )
 
-TIMEOUT = (3.0, 10.0)  # connect, read — on every call
-LOG_TAIL_LINES = 500
-RESTARTS_WARN = 3
-USAGE_WARN, USAGE_CRIT = 0.8, 0.9
-RECENT_CHANGE_BEFORE = timedelta(hours=1)  # a rollout this long before the window counts as "just before"
+OK, WARN, CRIT = FindingStatus.OK, FindingStatus.WARN, FindingStatus.CRIT
+
+
+@dataclass(frozen=True)
+class KubernetesConfig(CollectorConfig):
+    """Limits and thresholds; each overridable as ``DIAGNOSTICS_KUBERNETES_<FIELD>``."""
+
+    connect_timeout_seconds: float = 3.0  # of every API call
+    read_timeout_seconds: float = 10.0  # of every API call, unless the target sets timeout_seconds
+    log_tail_lines: int = 500  # read from each troubled container
+    log_containers: int = 10  # troubled containers whose logs are read, at most
+    events_shown: int = 50
+    restarts_warn: int = 3  # container restarts, at least
+    usage_warn: float = 0.8  # CPU or memory used / limit (kubectl top), at least
+    usage_crit: float = 0.9
+    cpu_over_request_warn: float = 1.5  # CPU used / request of a container without a CPU limit, at least
+    recent_change_before_seconds: int = 3600  # a rollout this long before the window counts as "just before"
+
+
+def request_timeout(target_config, config: KubernetesConfig) -> tuple[float, float]:
+    """(connect, read) timeout of every call to a target's API server."""
+    return (config.connect_timeout_seconds, float(target_config.get("timeout_seconds", config.read_timeout_seconds)))
+
 
 EVENT_GROUPS = {
     "scheduling": ("FailedScheduling", "Scheduled", "Preempted", "NotTriggerScaleUp", "TriggeredScaleUp"),
@@ -56,29 +82,18 @@ def parse_selector(selector: str) -> dict[str, str]:
     return labels
 
 
-def cpu_cores(quantity: str | None) -> float | None:
-    """Kubernetes CPU quantity ("950m", "1", "250000000n") in cores."""
-    if not quantity:
-        return None
-    units = {"n": 1e-9, "u": 1e-6, "m": 1e-3}
-    if quantity[-1] in units:
-        return float(quantity[:-1]) * units[quantity[-1]]
-    return float(quantity)
+def quantity(value: str | None) -> float | None:
+    """A Kubernetes quantity as kubectl reads it: CPU in cores ("950m" → 0.95), memory in bytes ("256Mi").
 
-
-def memory_bytes(quantity: str | None) -> float | None:
-    """Kubernetes memory quantity ("256Mi", "1G", "262144Ki") in bytes."""
-    if not quantity:
+    None when absent or malformed.
+    """
+    if not value:
         return None
-    match = re.fullmatch(r"([0-9.]+)([a-zA-Z]*)", quantity)
-    if not match:
+    try:
+        number = float(parse_quantity(value))
+    except ValueError:
         return None
-    number, unit = float(match.group(1)), match.group(2)
-    factors = {
-        "": 1, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12,
-        "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40,
-    }  # fmt: skip
-    return number * factors[unit] if unit in factors else None
+    return number if math.isfinite(number) else None
 
 
 def _mib(value: float) -> str:
@@ -156,7 +171,7 @@ class Session:
     selector: str
     labels: dict[str, str]
     deployment: str
-    timeout: tuple[float, float] = TIMEOUT
+    timeout: tuple[float, float]
     last_query: str = ""
     _pods: list | None = None
     _events: list | None = None
@@ -194,12 +209,14 @@ def _event_time(event):
 
 class KubernetesCollector(Collector):
     kind = "kubernetes"
+    config_class = KubernetesConfig
+    config: KubernetesConfig
     checks = ("pods", "events", "logs", "top", "deployment", "hpa", "endpoints")
     soft_time_limit = 90
     time_limit = 120
 
     @contextmanager
-    def open(self, target, window):
+    def open(self, target, window, secrets: Secrets = NO_SECRETS):
         config = target.config
         namespace = config.get("namespace")
         if not namespace:
@@ -218,7 +235,7 @@ class KubernetesCollector(Collector):
                 selector=selector,
                 labels=labels,
                 deployment=config.get("deployment") or "",
-                timeout=_timeout(config),
+                timeout=request_timeout(config, self.config),
             )
             try:
                 session.pods()
@@ -256,10 +273,10 @@ class KubernetesCollector(Collector):
         query = f"kubectl get pods -n {session.namespace} -l {session.selector}"
         if not pods:
             return [
-                Finding(
-                    check=self.check_id("pods"),
-                    status="crit",
-                    summary=f"No pods match {session.selector} in {session.namespace}",
+                self.finding(
+                    "pods",
+                    CRIT,
+                    f"No pods match {session.selector} in {session.namespace}",
                     subject=session.selector,
                     evidence=Evidence(query=query, observed=0, threshold=1, unit="pods"),
                     remediation="Check the deployment exists and its selector; a workload scaled to zero serves "
@@ -276,10 +293,9 @@ class KubernetesCollector(Collector):
         if not findings:
             restarts = sum(row[3] for row in rows)
             findings.append(
-                Finding(
-                    check=self.check_id("pods"),
-                    status="ok",
-                    summary=f"All {len(pods)} pods running and ready ({restarts} restarts)",
+                self.ok(
+                    "pods",
+                    f"All {len(pods)} pods running and ready ({restarts} restarts)",
                     subject=session.selector,
                     evidence=Evidence(query=query, observed=len(pods), threshold=len(pods), unit="pods", table=table),
                 )
@@ -307,10 +323,10 @@ class KubernetesCollector(Collector):
 
         def add(status, summary, remediation, runbook=None, observed=None, extra=None):
             found.append(
-                Finding(
-                    check=self.check_id("pods"),
-                    status=status,
-                    summary=summary,
+                self.finding(
+                    "pods",
+                    status,
+                    summary,
                     subject=name,
                     evidence=Evidence(
                         query=f"kubectl describe pod {name} -n {session.namespace}", observed=observed, table=extra
@@ -321,7 +337,7 @@ class KubernetesCollector(Collector):
             )
 
         if pod.status.reason == "Evicted":
-            add("warn", f"{name} was evicted: {pod.status.message or 'node pressure'}",
+            add(WARN, f"{name} was evicted: {pod.status.message or 'node pressure'}",
                 "Evicted pods point at node pressure (memory, disk); check node conditions and requests.",
                 observed="Evicted")  # fmt: skip
             return found
@@ -340,12 +356,12 @@ class KubernetesCollector(Collector):
             )
             if scheduling or unscheduled:
                 message = message or (unscheduled.message if unscheduled else "")
-                add("crit", f"{name} is Pending, unschedulable: {classify_unschedulable(message)}",
+                add(CRIT, f"{name} is Pending, unschedulable: {classify_unschedulable(message)}",
                     "Free or add capacity, lower the pod's requests, add tolerations, or fix the volume claim; "
                     f"scheduler: {message[:300]}",
                     "service-not-starting", observed="Pending")  # fmt: skip
             else:
-                add("warn", f"{name} is Pending", "Check `kubectl describe pod` for what it waits on.",
+                add(WARN, f"{name} is Pending", "Check `kubectl describe pod` for what it waits on.",
                     "service-not-starting", observed="Pending")  # fmt: skip
             return found
 
@@ -356,18 +372,18 @@ class KubernetesCollector(Collector):
             restarts = status.restart_count or 0
             if waiting and waiting.reason == "CrashLoopBackOff":
                 detail = f"last exit {last.reason} (code {last.exit_code})" if last else "no previous exit recorded"
-                add("crit", f"{name}/{container} in CrashLoopBackOff after {restarts} restarts; {detail}",
+                add(CRIT, f"{name}/{container} in CrashLoopBackOff after {restarts} restarts; {detail}",
                     "Read the previous container's log (the log findings) for why it exits; check config and "
                     "dependencies it needs at start.",
                     "service-not-starting", observed=restarts)  # fmt: skip
                 if last and last.reason == "OOMKilled":
-                    add("crit", f"{name}/{container} was OOMKilled (exit {last.exit_code})",
+                    add(CRIT, f"{name}/{container} was OOMKilled (exit {last.exit_code})",
                         "The container hit its memory limit: raise the limit or find the leak (memory trend).",
                         "memory-leak", observed="OOMKilled")  # fmt: skip
             elif waiting and waiting.reason in ("ImagePullBackOff", "ErrImagePull", "InvalidImageName"):
                 kind, advice = classify_image_pull(waiting.message or "")
                 image = next((c.image for c in pod.spec.containers if c.name == container), status.image)
-                add("crit", f"{name}/{container} cannot pull {image}: {kind}",
+                add(CRIT, f"{name}/{container} cannot pull {image}: {kind}",
                     f"{advice} Registry said: {(waiting.message or '')[:300]}",
                     "service-not-starting", observed=waiting.reason)  # fmt: skip
             elif waiting and waiting.reason in (
@@ -375,24 +391,24 @@ class KubernetesCollector(Collector):
                 "CreateContainerError",
                 "RunContainerError",
             ):
-                add("crit", f"{name}/{container}: {waiting.reason}: {(waiting.message or '')[:200]}",
+                add(CRIT, f"{name}/{container}: {waiting.reason}: {(waiting.message or '')[:200]}",
                     "A referenced Secret or ConfigMap (or key) is missing or the command is wrong; check the spec.",
                     "service-not-starting", observed=waiting.reason)  # fmt: skip
             elif waiting and waiting.reason and waiting.reason not in ("ContainerCreating", "PodInitializing"):
-                add("warn", f"{name}/{container} waiting: {waiting.reason}",
+                add(WARN, f"{name}/{container} waiting: {waiting.reason}",
                     f"{(waiting.message or '')[:300]}", "service-not-starting", observed=waiting.reason)  # fmt: skip
             elif last and last.reason == "OOMKilled":
-                add("crit", f"{name}/{container} was OOMKilled (exit {last.exit_code}) and restarted {restarts} times",
+                add(CRIT, f"{name}/{container} was OOMKilled (exit {last.exit_code}) and restarted {restarts} times",
                     "The container hit its memory limit: raise the limit or find the leak (memory trend).",
                     "memory-leak", observed="OOMKilled")  # fmt: skip
-            elif restarts >= RESTARTS_WARN:
+            elif restarts >= self.config.restarts_warn:
                 detail = f"; last exit {last.reason} (code {last.exit_code})" if last else ""
-                add("warn", f"{name}/{container} restarted {restarts} times{detail}",
+                add(WARN, f"{name}/{container} restarted {restarts} times{detail}",
                     "Read the previous container's log for the cause of the restarts.", observed=restarts)  # fmt: skip
             elif pod.status.phase == "Running" and not status.ready:
                 probe = [e for e in session.events_for({name}) if e.reason == "Unhealthy"]
                 why = probe[-1].message if probe else "not ready"
-                add("warn", f"{name}/{container} is running but not ready: {why[:200]}",
+                add(WARN, f"{name}/{container} is running but not ready: {why[:200]}",
                     "The readiness probe fails: check the probe's path and port and what the app needs to be ready.",
                     observed="NotReady")  # fmt: skip
         return found
@@ -416,7 +432,7 @@ class KubernetesCollector(Collector):
         )
         rows = []
         groups: dict[str, int] = {}
-        for e in events[:50]:
+        for e in events[: self.config.events_shown]:
             group = next((g for g, reasons in EVENT_GROUPS.items() if e.reason in reasons), "other")
             if e.type == "Warning":
                 groups[group] = groups.get(group, 0) + (e.count or 1)
@@ -425,18 +441,17 @@ class KubernetesCollector(Collector):
         warnings = sum(1 for e in events if e.type == "Warning")
         table = Table(columns=["type", "group", "reason", "object", "count", "last seen", "message"], rows=rows)
         if not warnings:
-            return Finding(
-                check=self.check_id("events"),
-                status="ok",
-                summary=f"No warning events ({len(events)} normal)",
+            return self.ok(
+                "events",
+                f"No warning events ({len(events)} normal)",
                 subject=session.selector,
                 evidence=Evidence(query=query, observed=0, threshold=0, unit="warnings", table=table),
             )
         summary_groups = ", ".join(f"{group} {count}" for group, count in sorted(groups.items(), key=lambda kv: -kv[1]))
-        return Finding(
-            check=self.check_id("events"),
-            status="warn",
-            summary=f"{warnings} warning events: {summary_groups}; latest: {rows[0][2]} — {rows[0][6][:120]}",
+        return self.finding(
+            "events",
+            WARN,
+            f"{warnings} warning events: {summary_groups}; latest: {rows[0][2]} — {rows[0][6][:120]}",
             subject=session.selector,
             evidence=Evidence(query=query, observed=warnings, threshold=0, unit="warnings", table=table),
             remediation="Warnings are listed newest first, grouped; the pod findings explain the ones that matter.",
@@ -456,23 +471,23 @@ class KubernetesCollector(Collector):
                     troubled.append((pod.metadata.name, status.name, restarted))
         if not troubled:
             return [
-                Finding(
-                    check=self.check_id("logs.error_groups"),
-                    status="ok",
-                    summary="No troubled container: no logs needed",
+                self.ok(
+                    "logs.error_groups",
+                    "No troubled container: no logs needed",
                     subject=session.selector,
                     evidence=Evidence(query="kubectl logs (not needed)", observed=0, unit="containers"),
                 )
             ]
         findings = []
-        for pod_name, container, previous in troubled[:10]:
-            query = f"kubectl logs {pod_name} -c {container} -n {session.namespace} --tail={LOG_TAIL_LINES}"
+        tail = self.config.log_tail_lines
+        for pod_name, container, previous in troubled[: self.config.log_containers]:
+            query = f"kubectl logs {pod_name} -c {container} -n {session.namespace} --tail={tail}"
             if previous:
                 query += " --previous"
             session.last_query = query
             try:
                 text = session.core.read_namespaced_pod_log(
-                    pod_name, session.namespace, container=container, previous=previous, tail_lines=LOG_TAIL_LINES,
+                    pod_name, session.namespace, container=container, previous=previous, tail_lines=tail,
                     _request_timeout=session.timeout,
                 )  # fmt: skip
             except ApiException as exc:
@@ -500,10 +515,9 @@ class KubernetesCollector(Collector):
         except ApiException as exc:
             if exc.status in (404, 503):
                 return [
-                    Finding(
-                        check=self.check_id("top"),
-                        status="no_data",
-                        summary="No data: the metrics API (metrics-server) is not available in this cluster",
+                    self.no_data(
+                        "top",
+                        "No data: the metrics API (metrics-server) is not available in this cluster",
                         subject=session.selector,
                         evidence=Evidence(query=query),
                         remediation="Install metrics-server for `kubectl top`, or rely on the Prometheus findings.",
@@ -520,13 +534,13 @@ class KubernetesCollector(Collector):
             if labels and not all(labels.get(k) == v for k, v in session.labels.items()):
                 continue
             for usage in item.get("containers", []):
-                cpu = cpu_cores(usage["usage"].get("cpu"))
-                memory = memory_bytes(usage["usage"].get("memory"))
+                cpu = quantity(usage["usage"].get("cpu"))
+                memory = quantity(usage["usage"].get("memory"))
                 resources = specs.get((pod, usage["name"]))
                 limits = (resources.limits or {}) if resources else {}
                 requests_ = (resources.requests or {}) if resources else {}
-                cpu_limit, mem_limit = cpu_cores(limits.get("cpu")), memory_bytes(limits.get("memory"))
-                cpu_request = cpu_cores(requests_.get("cpu"))
+                cpu_limit, mem_limit = quantity(limits.get("cpu")), quantity(limits.get("memory"))
+                cpu_request = quantity(requests_.get("cpu"))
                 rows.append([pod, usage["name"], _millicores(cpu or 0), requests_.get("cpu", ""), limits.get("cpu", ""),
                              _mib(memory or 0), limits.get("memory", "")])  # fmt: skip
                 for label, used, limit, fmt in (
@@ -536,19 +550,19 @@ class KubernetesCollector(Collector):
                     if used is None or not limit:
                         continue
                     share = used / limit
-                    if share >= USAGE_WARN:
-                        status = "crit" if share >= USAGE_CRIT else "warn"
+                    status = grade(share, warn=self.config.usage_warn, crit=self.config.usage_crit)
+                    if status != OK:
                         findings.append(
-                            Finding(
-                                check=self.check_id("top"),
-                                status=status,
-                                summary=f"{pod}/{usage['name']} uses {fmt(used)} {label} of its {fmt(limit)} limit "
+                            self.finding(
+                                "top",
+                                status,
+                                f"{pod}/{usage['name']} uses {fmt(used)} {label} of its {fmt(limit)} limit "
                                 f"({share:.0%})",
                                 subject=f"{pod}/{usage['name']}",
                                 evidence=Evidence(
                                     query=query,
                                     observed=round(share, 4),
-                                    threshold=USAGE_CRIT if status == "crit" else USAGE_WARN,
+                                    threshold=crossed(status, warn=self.config.usage_warn, crit=self.config.usage_crit),
                                     unit="ratio",
                                 ),  # fmt: skip
                                 remediation=(
@@ -560,16 +574,20 @@ class KubernetesCollector(Collector):
                                 runbook="high-cpu" if label == "CPU" else "memory-leak",
                             )
                         )
-                if cpu is not None and cpu_request and not cpu_limit and cpu / cpu_request >= 1.5:
+                over_request = self.config.cpu_over_request_warn
+                if cpu is not None and cpu_request and not cpu_limit and cpu / cpu_request >= over_request:
                     findings.append(
-                        Finding(
-                            check=self.check_id("top"),
-                            status="warn",
-                            summary=f"{pod}/{usage['name']} uses {_millicores(cpu)} CPU, "
+                        self.finding(
+                            "top",
+                            WARN,
+                            f"{pod}/{usage['name']} uses {_millicores(cpu)} CPU, "
                             f"{cpu / cpu_request:.1f}× its {_millicores(cpu_request)} request",
                             subject=f"{pod}/{usage['name']}",
                             evidence=Evidence(
-                                query=query, observed=round(cpu / cpu_request, 2), threshold=1.5, unit="× request"
+                                query=query,
+                                observed=round(cpu / cpu_request, 2),
+                                threshold=over_request,
+                                unit="× request",
                             ),  # fmt: skip
                             remediation="Raise the request to what it uses, or scale out.",
                             runbook="high-cpu",
@@ -580,10 +598,9 @@ class KubernetesCollector(Collector):
         )
         if not rows:
             return [
-                Finding(
-                    check=self.check_id("top"),
-                    status="no_data",
-                    summary="No data: the metrics API has no usage for these pods yet",
+                self.no_data(
+                    "top",
+                    "No data: the metrics API has no usage for these pods yet",
                     subject=session.selector,
                     evidence=Evidence(query=query),
                 )
@@ -591,10 +608,9 @@ class KubernetesCollector(Collector):
         for finding in findings:
             finding.evidence.table = table
         return findings or [
-            Finding(
-                check=self.check_id("top"),
-                status="ok",
-                summary=f"CPU and memory below {USAGE_WARN:.0%} of their limits in {len(rows)} containers",
+            self.ok(
+                "top",
+                f"CPU and memory below {self.config.usage_warn:.0%} of their limits in {len(rows)} containers",
                 subject=session.selector,
                 evidence=Evidence(query=query, observed=len(rows), unit="containers", table=table),
             )
@@ -605,10 +621,9 @@ class KubernetesCollector(Collector):
     def deployment(self, session: Session, window: Window) -> list[Finding]:
         if not session.deployment:
             return [
-                Finding(
-                    check=self.check_id("deployment"),
-                    status="no_data",
-                    summary="No data: the target names no deployment",
+                self.no_data(
+                    "deployment",
+                    "No data: the target names no deployment",
                     subject=session.selector,
                     evidence=Evidence(query=""),
                 )
@@ -627,27 +642,25 @@ class KubernetesCollector(Collector):
         table = Table(columns=["desired", "updated", "ready", "available"], rows=[[desired, updated, ready, available]])
         if progressing is not None and progressing.reason == "ProgressDeadlineExceeded":
             status, summary = (
-                "crit",
+                CRIT,
                 f"Rollout of {name} is stuck: {progressing.message or 'progress deadline exceeded'}",
             )
         elif desired and available == 0:
-            status, summary = "crit", f"{name}: 0 of {desired} replicas available"
+            status, summary = CRIT, f"{name}: 0 of {desired} replicas available"
         elif available < desired:
-            status, summary = "warn", f"{name}: {available} of {desired} replicas available ({ready} ready)"
+            status, summary = WARN, f"{name}: {available} of {desired} replicas available ({ready} ready)"
         else:
-            status, summary = "ok", f"{name}: {available} of {desired} replicas available"
+            status, summary = OK, f"{name}: {available} of {desired} replicas available"
         findings.append(
-            Finding(
-                check=self.check_id("deployment"),
-                status=status,
-                summary=summary,
+            self.finding(
+                "deployment",
+                status,
+                summary,
                 subject=name,
                 evidence=Evidence(query=query, observed=available, threshold=desired, unit="replicas", table=table),
-                remediation=""
-                if status == "ok"
-                else "See the pod findings for why replicas are not available; "
+                remediation="See the pod findings for why replicas are not available; "
                 "`kubectl rollout undo` returns to the previous version.",
-                runbook=None if status == "ok" else "service-not-starting",
+                runbook="service-not-starting",
             )
         )
         findings.extend(self._recent_changes(session, deployment, window))
@@ -665,7 +678,7 @@ class KubernetesCollector(Collector):
                    for ref in rs.metadata.owner_references or [])
         ]  # fmt: skip
         owned.sort(key=lambda rs: rs.metadata.creation_timestamp)
-        since = window.start - RECENT_CHANGE_BEFORE
+        since = window.start - timedelta(seconds=self.config.recent_change_before_seconds)
         recent = [rs for rs in owned if rs.metadata.creation_timestamp and rs.metadata.creation_timestamp >= since]
         if not recent:
             return []
@@ -682,10 +695,10 @@ class KubernetesCollector(Collector):
         rows = [[rs.metadata.name, _when(rs.metadata.creation_timestamp), images(rs), rs.status.replicas or 0]
                 for rs in owned[-5:]]  # fmt: skip
         return [
-            Finding(
-                check=self.check_id("deployment.recent_change"),
-                status="warn",
-                summary=f"Changed just before the incident: {change}",
+            self.finding(
+                "deployment.recent_change",
+                WARN,
+                f"Changed just before the incident: {change}",
                 subject=deployment.metadata.name,
                 evidence=Evidence(
                     query=f"kubectl rollout history deployment/{deployment.metadata.name} -n {session.namespace}",
@@ -708,10 +721,9 @@ class KubernetesCollector(Collector):
         mine = [h for h in items if h.spec.scale_target_ref and h.spec.scale_target_ref.name == session.deployment]
         if not mine:
             return [
-                Finding(
-                    check=self.check_id("hpa"),
-                    status="no_data",
-                    summary=f"No data: no HorizontalPodAutoscaler targets {session.deployment or 'this workload'}",
+                self.no_data(
+                    "hpa",
+                    f"No data: no HorizontalPodAutoscaler targets {session.deployment or 'this workload'}",
                     subject=session.deployment or session.selector,
                     evidence=Evidence(query=query),
                 )
@@ -730,27 +742,27 @@ class KubernetesCollector(Collector):
             )
             if active is not None and active.status == "False":
                 status, summary = (
-                    "warn",
+                    WARN,
                     f"{h.metadata.name} cannot scale: {active.reason}: {(active.message or '')[:200]}",
                 )
                 remediation = "The autoscaler lacks metrics: check metrics-server or the custom metrics adapter."
             elif current >= high or (limited is not None and limited.status == "True" and desired >= high):
-                status, summary = "warn", f"{h.metadata.name} at its maximum: {current} of max {high} replicas"
+                status, summary = WARN, f"{h.metadata.name} at its maximum: {current} of max {high} replicas"
                 remediation = (
                     "Raise maxReplicas if the cluster and the database can take more pods (check connections)."
                 )
             else:
-                status, summary = "ok", f"{h.metadata.name}: {current} replicas (min {low}, max {high})"
+                status, summary = OK, f"{h.metadata.name}: {current} replicas (min {low}, max {high})"
                 remediation = ""
             findings.append(
-                Finding(
-                    check=self.check_id("hpa"),
-                    status=status,
-                    summary=summary,
+                self.finding(
+                    "hpa",
+                    status,
+                    summary,
                     subject=h.metadata.name,
                     evidence=Evidence(query=query, observed=current, threshold=high, unit="replicas", table=table),
                     remediation=remediation,
-                    runbook="high-cpu" if status != "ok" else None,
+                    runbook="high-cpu",
                 )
             )
         return findings
@@ -767,10 +779,9 @@ class KubernetesCollector(Collector):
         ]  # fmt: skip
         if not mine:
             return [
-                Finding(
-                    check=self.check_id("endpoints"),
-                    status="no_data",
-                    summary=f"No data: no Service selects {session.selector}",
+                self.no_data(
+                    "endpoints",
+                    f"No data: no Service selects {session.selector}",
                     subject=session.selector,
                     evidence=Evidence(query=query),
                 )
@@ -785,11 +796,10 @@ class KubernetesCollector(Collector):
             not_ready = sum(len(subset.not_ready_addresses or []) for subset in endpoints.subsets or [])
             if ready == 0:
                 findings.append(
-                    Finding(
-                        check=self.check_id("endpoints"),
-                        status="crit",
-                        summary=f"Service {name} has no ready endpoints ({not_ready} not ready): its traffic goes "
-                        "nowhere",
+                    self.finding(
+                        "endpoints",
+                        CRIT,
+                        f"Service {name} has no ready endpoints ({not_ready} not ready): its traffic goes nowhere",
                         subject=name,
                         evidence=Evidence(
                             query=f"kubectl get endpoints {name} -n {session.namespace}",
@@ -803,10 +813,9 @@ class KubernetesCollector(Collector):
                 )
             else:
                 findings.append(
-                    Finding(
-                        check=self.check_id("endpoints"),
-                        status="ok",
-                        summary=f"Service {name} has {ready} ready endpoints ({not_ready} not ready)",
+                    self.ok(
+                        "endpoints",
+                        f"Service {name} has {ready} ready endpoints ({not_ready} not ready)",
                         subject=name,
                         evidence=Evidence(
                             query=f"kubectl get endpoints {name} -n {session.namespace}",
@@ -817,75 +826,3 @@ class KubernetesCollector(Collector):
                     )
                 )
         return findings
-
-
-# Mitigations ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class MitigationResult:
-    action: str
-    deployment: str
-    before: int | None
-    after: int | None
-    detail: str
-
-
-def _timeout(config) -> tuple[float, float]:
-    return (TIMEOUT[0], float(config.get("timeout_seconds", TIMEOUT[1])))
-
-
-def _client_for(config) -> tuple[k8s.ApiClient, str, str]:
-    namespace = config.get("namespace")
-    name = config.get("deployment")
-    if not namespace or not name:
-        raise ConfigurationError("a mitigation needs the target's namespace and deployment")
-    return api_client(config), namespace, name
-
-
-def deployment_replicas(config) -> int | None:
-    api, namespace, name = _client_for(config)
-    try:
-        scale = k8s.AppsV1Api(api).read_namespaced_deployment_scale(name, namespace, _request_timeout=_timeout(config))
-        return scale.spec.replicas
-    finally:
-        api.close()
-
-
-def deployment_scale(config, *, replicas: int) -> MitigationResult:
-    """kubectl scale deployment NAME --replicas=N"""
-    api, namespace, name = _client_for(config)
-    try:
-        apps = k8s.AppsV1Api(api)
-        before = apps.read_namespaced_deployment_scale(name, namespace, _request_timeout=_timeout(config)).spec.replicas
-        scale = apps.patch_namespaced_deployment_scale(
-            name, namespace, {"spec": {"replicas": replicas}}, _request_timeout=_timeout(config)
-        )
-        return MitigationResult(
-            "scale", name, before, scale.spec.replicas, f"scaled {name} from {before} to {replicas}"
-        )
-    finally:
-        api.close()
-
-
-def deployment_restart(config, *, now: datetime) -> MitigationResult:
-    """kubectl rollout restart deployment NAME (the same annotation kubectl sets)."""
-    api, namespace, name = _client_for(config)
-    try:
-        apps = k8s.AppsV1Api(api)
-        body = {
-            "spec": {
-                "template": {
-                    "metadata": {
-                        "annotations": {
-                            "kubectl.kubernetes.io/restartedAt": now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-                        }
-                    }
-                }
-            }
-        }
-        deployment = apps.patch_namespaced_deployment(name, namespace, body, _request_timeout=_timeout(config))
-        replicas = deployment.spec.replicas
-        return MitigationResult("restart", name, replicas, replicas, f"rolling restart of {name} started")
-    finally:
-        api.close()

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from diagnostics.collectors.base import Evidence, Finding, Table
+from diagnostics.collectors.base import Evidence, Finding, FindingStatus, Table
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,7 @@ class Pattern:
     title: str
     meaning: str
     remedy: str
-    severity: str = "crit"  # finding status when it occurs
+    severity: FindingStatus = FindingStatus.CRIT  # finding status when it occurs
     runbook: str | None = None
 
 
@@ -148,7 +148,7 @@ PATTERNS: tuple[Pattern, ...] = (
         "Connection timed out",
         "A network problem or a slow upstream: the peer did not answer in time.",
         "Check the upstream's latency and saturation, network policies, and client timeouts and retries.",
-        severity="warn",
+        severity=FindingStatus.WARN,
     ),
     Pattern(
         "dns",
@@ -173,7 +173,7 @@ PATTERNS: tuple[Pattern, ...] = (
         "Python: database OperationalError",
         "The database driver failed at the connection level (server gone, connection reset, timeout).",
         "Check the database's health and the error text; connection errors are often pool or network issues.",
-        severity="warn",
+        severity=FindingStatus.WARN,
     ),
 )
 
@@ -371,6 +371,11 @@ def _latest(a, b):
     return b if a is None else a if b is None else max(a, b)
 
 
+def _lines_evidence(query: str, lines: int, table: Table | None = None) -> Evidence:
+    """Evidence counted in log lines: any line of the kind is worth reading (threshold 0)."""
+    return Evidence(query=query, observed=lines, threshold=0, unit="lines", table=table)
+
+
 def findings_from_logs(analysis: LogAnalysis, *, source: str, check_prefix: str = "logs") -> list[Finding]:
     """Findings for the timeline: one for the error groups, one per recognised pattern."""
     findings: list[Finding] = []
@@ -380,18 +385,16 @@ def findings_from_logs(analysis: LogAnalysis, *, source: str, check_prefix: str 
         findings.append(
             Finding(
                 check=f"{check_prefix}.error_groups",
-                status="warn",
+                status=FindingStatus.WARN,
                 summary=(
                     f"{analysis.error_lines} error lines in {len(analysis.groups)} groups; most frequent "
                     f"({top.count}×): {top.signature[:120]}"
                 ),
                 subject=source,
-                evidence=Evidence(
-                    query=query,
-                    observed=analysis.error_lines,
-                    threshold=0,
-                    unit="lines",
-                    table=Table(
+                evidence=_lines_evidence(
+                    query,
+                    analysis.error_lines,
+                    Table(
                         columns=["count", "message", "first seen", "last seen"],
                         rows=[[g.count, g.signature, g.first_seen, g.last_seen] for g in analysis.groups],
                     ),
@@ -403,10 +406,10 @@ def findings_from_logs(analysis: LogAnalysis, *, source: str, check_prefix: str 
         findings.append(
             Finding(
                 check=f"{check_prefix}.error_groups",
-                status="ok",
+                status=FindingStatus.OK,
                 summary=f"No error lines in {analysis.lines} lines",
                 subject=source,
-                evidence=Evidence(query=query, observed=0, threshold=0, unit="lines"),
+                evidence=_lines_evidence(query, 0),
             )
         )
     for hit in analysis.patterns:
@@ -418,12 +421,10 @@ def findings_from_logs(analysis: LogAnalysis, *, source: str, check_prefix: str 
                 status=pattern.severity,
                 summary=f"{pattern.title}{where}: {hit.count} lines — {pattern.meaning}",
                 subject=hit.subject or source,
-                evidence=Evidence(
-                    query=query,
-                    observed=hit.count,
-                    threshold=0,
-                    unit="lines",
-                    table=Table(
+                evidence=_lines_evidence(
+                    query,
+                    hit.count,
+                    Table(
                         columns=["first seen", "last seen", "sample"],
                         rows=[[hit.first_seen, hit.last_seen, hit.sample]],
                     ),

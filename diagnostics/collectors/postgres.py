@@ -1,11 +1,12 @@
 """PostgreSQL collector: connection saturation, locks, slow queries, indexes, vacuum, migrations.
 
-Connects with psycopg 3 using the DSN read from the environment variable the
-target names (``dsn_env``), in a read-only session with a short
-``connect_timeout`` and ``statement_timeout``. Each check is one method; its
-thresholds come from ``diagnostics.conf`` (defaults after PgHero,
-check_postgres and awesome-prometheus-alerts). Works best with a role that has
-``pg_monitor`` (see docs/diagnostics.md).
+Connects with psycopg 3 using the target's DSN (read by the engine from the
+variable the target names, ``dsn_env``, and passed in as the ``dsn`` secret),
+in a read-only session with a short ``connect_timeout`` and
+``statement_timeout``. Each check is one method; its thresholds are fields of
+``PostgresConfig`` (defaults after PgHero, check_postgres and
+awesome-prometheus-alerts), passed in by the engine. Works best with a role
+that has ``pg_monitor`` (see docs/diagnostics.md).
 """
 
 import math
@@ -18,28 +19,59 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.rows import dict_row
 
-from diagnostics import conf
 from diagnostics.collectors.base import (
+    NO_SECRETS,
     Collector,
+    CollectorConfig,
     CollectorError,
     ConfigurationError,
     Evidence,
     Finding,
     FindingStatus,
+    Secrets,
     Table,
     TargetSpec,
     Window,
+    grade,
 )
-from diagnostics.conf import PostgresThresholds
-from orion_ops.secret_env import SecretEnvRefused, secret_env_read
 
-OK, WARN, CRIT, NO_DATA, ERROR = (
-    FindingStatus.OK,
-    FindingStatus.WARN,
-    FindingStatus.CRIT,
-    FindingStatus.NO_DATA,
-    FindingStatus.ERROR,
-)
+WARN, CRIT, ERROR = FindingStatus.WARN, FindingStatus.CRIT, FindingStatus.ERROR
+
+
+@dataclass(frozen=True)
+class PostgresConfig(CollectorConfig):
+    """Connection limits and thresholds; each overridable as ``DIAGNOSTICS_POSTGRES_<FIELD>``."""
+
+    connect_timeout: int = 5  # seconds
+    statement_timeout_ms: int = 5000  # also the lock_timeout of every query
+    connections_warn_percent: float = 80.0
+    connections_crit_percent: float = 90.0
+    idle_in_transaction_warn_seconds: int = 60
+    idle_in_transaction_crit_seconds: int = 600
+    long_query_warn_seconds: int = 60
+    long_query_crit_seconds: int = 300
+    lock_wait_crit_seconds: int = 30
+    slow_query_mean_ms: float = 20.0
+    slow_query_min_calls: int = 100
+    slow_query_crit_mean_ms: float = 1000.0
+    missing_index_min_rows: int = 10000
+    missing_index_min_seq_scans: int = 10
+    missing_index_max_index_usage_percent: float = 95.0
+    unused_index_min_bytes: int = 1024 * 1024
+    cache_hit_warn_percent: float = 99.0
+    cache_hit_crit_percent: float = 90.0
+    cache_hit_min_blocks: int = 1000
+    bloat_warn_percent: float = 50.0
+    bloat_min_bytes: int = 100 * 1024 * 1024
+    dead_tuples_min: int = 10000
+    dead_tuples_warn_percent: float = 20.0
+    xid_age_warn: int = 1_200_000_000
+    xid_age_crit: int = 1_500_000_000
+    sequence_warn_percent: float = 75.0
+    sequence_crit_percent: float = 90.0
+    largest_tables: int = 5  # shown by the bloat check, bloated or not
+    query_text_chars: int = 300  # of each query shown in evidence
+
 
 RUNBOOK_POOL = "db-connection-pool-exhausted"
 RUNBOOK_SLOW = "slow-queries"
@@ -105,6 +137,15 @@ def qualified(schema: str, name: str) -> str:
     return f"{quote_ident(schema)}.{quote_ident(name)}"
 
 
+def _session_subject(row: dict) -> str:
+    return f"pid {row['pid']} ({row['application_name'] or row['usename'] or 'unknown'})"
+
+
+def _rounded(key: str):
+    """A table column: the row's number of seconds to a tenth."""
+    return lambda row: round(row[key] or 0, 1)
+
+
 def redact(text: str, secrets: list[str]) -> str:
     for secret in secrets:
         if secret:
@@ -151,6 +192,8 @@ class _Index:
 
 class PostgresCollector(Collector):
     kind = "postgres"
+    config_class = PostgresConfig
+    config: PostgresConfig
     soft_time_limit = 60
     time_limit = 90
     checks = (
@@ -170,19 +213,6 @@ class PostgresCollector(Collector):
         "prisma_migrations",
     )
 
-    def __init__(
-        self,
-        *,
-        thresholds: PostgresThresholds | None = None,
-        connect_timeout: int | None = None,
-        statement_timeout_ms: int | None = None,
-        interrupts: tuple[type[BaseException], ...] = (),
-    ):
-        super().__init__(interrupts=interrupts)
-        self.thresholds = thresholds or PostgresThresholds.from_settings()
-        self.connect_timeout = connect_timeout or conf.get("POSTGRES_CONNECT_TIMEOUT")
-        self.statement_timeout_ms = statement_timeout_ms or conf.get("POSTGRES_STATEMENT_TIMEOUT_MS")
-
     # -- connection -------------------------------------------------------------
 
     def checks_for(self, target: TargetSpec) -> tuple[str, ...]:
@@ -190,45 +220,43 @@ class PostgresCollector(Collector):
             return (*self.checks, "django_migrations")
         return self.checks
 
-    def conninfo(self, target: TargetSpec) -> tuple[str, list[str]]:
+    def conninfo(self, target: TargetSpec, secrets: Secrets) -> tuple[str, list[str]]:
         """The connection string to use and the secrets to keep out of any message."""
-        env_name = target.config.get("dsn_env", "")
-        try:
-            dsn = secret_env_read(env_name) if env_name else ""
-        except SecretEnvRefused as exc:
-            raise ConfigurationError(f"dsn_env: {exc.message}") from None
+        dsn = secrets.get("dsn", "")
         if not dsn:
-            raise ConfigurationError(f"environment variable {env_name or '(none)'} is not set on this worker")
+            raise ConfigurationError(f"postgres target {target.name}: no DSN (name its variable with dsn_env)")
         try:
             params = conninfo_to_dict(dsn)
         except psycopg.ProgrammingError:
             # The parser's message quotes the string, which may hold a password.
-            raise ConfigurationError(f"the value of {env_name} is not a valid PostgreSQL connection string") from None
-        secrets = [dsn, params.get("password") or ""]
+            name = target.config.get("dsn_env") or "its dsn_env variable"
+            raise ConfigurationError(f"the value of {name} is not a valid PostgreSQL connection string") from None
+        secrets_seen = [dsn, params.get("password") or ""]
+        timeout_ms = int(self.config.statement_timeout_ms)
         options = " ".join(
             part
             for part in (
                 params.get("options", ""),
                 "-c default_transaction_read_only=on",
-                f"-c statement_timeout={int(self.statement_timeout_ms)}",
-                f"-c lock_timeout={int(self.statement_timeout_ms)}",
+                f"-c statement_timeout={timeout_ms}",
+                f"-c lock_timeout={timeout_ms}",
             )
             if part
         )
         params.update(
-            connect_timeout=str(int(self.connect_timeout)),
+            connect_timeout=str(int(self.config.connect_timeout)),
             application_name=APPLICATION_NAME,
             options=options,
         )
-        return make_conninfo(**params), secrets
+        return make_conninfo(**params), secrets_seen
 
     @contextmanager
-    def open(self, target: TargetSpec, window: Window):
-        conninfo, secrets = self.conninfo(target)
+    def open(self, target: TargetSpec, window: Window, secrets: Secrets = NO_SECRETS):
+        conninfo, secrets_seen = self.conninfo(target, secrets)
         try:
             connection = psycopg.connect(conninfo, autocommit=True)
         except psycopg.OperationalError as exc:
-            raise self.connect_error(exc, secrets) from None
+            raise self.connect_error(exc, secrets_seen) from None
         try:
             connection.read_only = True
             yield PostgresSession(connection, target)
@@ -244,19 +272,21 @@ class PostgresCollector(Collector):
             return CollectorError(f"could not connect: {message}", permanent=True)
         return CollectorError(f"could not connect: {message}", permanent=False)
 
-    def collect(self, target: TargetSpec, window: Window, *, progress=None) -> list[Finding]:
+    def collect(
+        self, target: TargetSpec, window: Window, *, secrets: Secrets = NO_SECRETS, progress=None
+    ) -> list[Finding]:
         try:
-            return super().collect(target, window, progress=progress)
+            return super().collect(target, window, secrets=secrets, progress=progress)
         except TooManyConnections as exc:
             # The refusal is itself the finding: the pool is exhausted.
             return self.findings_when_full(target, exc)
 
     def findings_when_full(self, target: TargetSpec, exc: TooManyConnections) -> list[Finding]:
         findings = [
-            Finding(
-                check=self.check_id("connection_saturation"),
-                status=CRIT,
-                summary="The server refused a new connection: every usable connection slot is taken (100 %)",
+            self.finding(
+                "connection_saturation",
+                CRIT,
+                "The server refused a new connection: every usable connection slot is taken (100 %)",
                 subject=target.name,
                 evidence=Evidence(query="(connect)", observed=100, threshold=self._connection_thresholds(), unit="%"),
                 remediation=self._saturation_remediation(target, usable=None) + " " + exc.message,
@@ -265,11 +295,8 @@ class PostgresCollector(Collector):
         ]
         for name in self.checks_for(target)[1:]:
             findings.append(
-                Finding(
-                    check=self.check_id(name),
-                    status=ERROR,
-                    summary="Check could not run: the server had no connection slot left for the collector",
-                    evidence=Evidence(query=""),
+                self.finding(
+                    name, ERROR, "Check could not run: the server had no connection slot left for the collector"
                 )
             )
         return findings
@@ -277,7 +304,7 @@ class PostgresCollector(Collector):
     # -- checks -------------------------------------------------------------------
 
     def _connection_thresholds(self) -> dict:
-        return {"warn": self.thresholds.connections_warn_percent, "crit": self.thresholds.connections_crit_percent}
+        return {"warn": self.config.connections_warn_percent, "crit": self.config.connections_crit_percent}
 
     def _saturation_remediation(self, target: TargetSpec, *, usable: int | None) -> str:
         text = (
@@ -294,6 +321,28 @@ class PostgresCollector(Collector):
                 f"in the {usable} usable connections, shared with every other client."
             )
         return text
+
+    def _longest_wait(
+        self,
+        session: PostgresSession,
+        name: str,
+        seconds: float,
+        threshold: dict,
+        summary: str,
+        *,
+        table: Table,
+        **details,
+    ) -> Finding:
+        """A finding graded on the longest duration among the sessions of ``table`` (idle, running, waiting)."""
+        evidence = Evidence(
+            query=session.last_query, observed=round(seconds, 1), threshold=threshold, unit="s", table=table
+        )
+        return self.finding(name, grade(seconds, **threshold), summary, evidence=evidence, **details)
+
+    def _none_found(self, session: PostgresSession, name: str, summary: str, *, threshold, unit: str, table=None):
+        """The ok finding of a check that found nothing past its thresholds in the database."""
+        evidence = Evidence(query=session.last_query, observed=0, threshold=threshold, unit=unit, table=table)
+        return self.ok(name, summary, subject=session.database, evidence=evidence)
 
     def connection_saturation(self, session: PostgresSession, window: Window) -> Finding:
         limits = session.row(
@@ -316,27 +365,21 @@ LIMIT 10"""
         usable = max(limits["max_connections"] - limits["superuser_reserved"] - limits["reserved"], 1)
         in_use = limits["in_use"]
         percent = 100.0 * in_use / usable
-        status = (
-            CRIT
-            if percent >= self.thresholds.connections_crit_percent
-            else WARN
-            if percent >= self.thresholds.connections_warn_percent
-            else OK
-        )
+        threshold = self._connection_thresholds()
+        status = grade(percent, **threshold)
         states: dict[str, int] = {}
         for row in by_holder:
             states[row["state"]] = states.get(row["state"], 0) + row["connections"]
         by_state = ", ".join(f"{count} {state}" for state, count in sorted(states.items(), key=lambda i: -i[1]))
-        return Finding(
-            check=self.check_id("connection_saturation"),
-            status=status,
-            summary=f"{in_use} of {usable} usable connections in use ({_pct(percent)})"
-            + (f": {by_state}" if by_state else ""),
+        return self.finding(
+            "connection_saturation",
+            status,
+            f"{in_use} of {usable} usable connections in use ({_pct(percent)})" + (f": {by_state}" if by_state else ""),
             subject=session.database,
             evidence=Evidence(
                 query=session.last_query,
                 observed=round(percent, 1),
-                threshold=self._connection_thresholds(),
+                threshold=threshold,
                 unit="%",
                 table=Table(
                     columns=["application", "user", "state", "connections"],
@@ -349,8 +392,8 @@ LIMIT 10"""
                     "reserved": limits["superuser_reserved"] + limits["reserved"],
                 },
             ),
-            remediation=self._saturation_remediation(session.target, usable=usable) if status != OK else "",
-            runbook=RUNBOOK_POOL if status != OK else None,
+            remediation=self._saturation_remediation(session.target, usable=usable),
+            runbook=RUNBOOK_POOL,
         )
 
     def idle_in_transaction(self, session: PostgresSession, window: Window) -> Finding:
@@ -364,59 +407,49 @@ FROM pg_stat_activity
 WHERE state IN ('idle in transaction', 'idle in transaction (aborted)') AND pid <> pg_backend_pid()
 ORDER BY state_change
 LIMIT 10""",
-            {"chars": self.thresholds.query_text_chars},
+            {"chars": self.config.query_text_chars},
         )
         threshold = {
-            "warn": self.thresholds.idle_in_transaction_warn_seconds,
-            "crit": self.thresholds.idle_in_transaction_crit_seconds,
+            "warn": self.config.idle_in_transaction_warn_seconds,
+            "crit": self.config.idle_in_transaction_crit_seconds,
         }
         if not rows:
-            return Finding(
-                check=self.check_id("idle_in_transaction"),
-                status=OK,
-                summary="0 sessions idle in transaction",
-                subject=session.database,
-                evidence=Evidence(query=session.last_query, observed=0, threshold=threshold, unit="s"),
+            return self._none_found(
+                session,
+                "idle_in_transaction",
+                "0 sessions idle in transaction",
+                threshold=threshold,
+                unit="s",
             )
         oldest = rows[0]
         idle = oldest["idle_seconds"] or 0.0
-        status = CRIT if idle >= threshold["crit"] else WARN if idle >= threshold["warn"] else OK
-        return Finding(
-            check=self.check_id("idle_in_transaction"),
-            status=status,
-            summary=f"{rows[0]['total']} session(s) idle in transaction, oldest idle for {_seconds(idle)} "
+        return self._longest_wait(
+            session,
+            "idle_in_transaction",
+            idle,
+            threshold,
+            f"{rows[0]['total']} session(s) idle in transaction, oldest idle for {_seconds(idle)} "
             f"(pid {oldest['pid']})",
-            subject=f"pid {oldest['pid']} ({oldest['application_name'] or oldest['usename'] or 'unknown'})",
-            evidence=Evidence(
-                query=session.last_query,
-                observed=round(idle, 1),
-                threshold=threshold,
-                unit="s",
-                table=Table(
-                    columns=["pid", "user", "application", "state", "idle s", "transaction s", "last query"],
-                    rows=[
-                        [
-                            r["pid"],
-                            r["usename"],
-                            r["application_name"],
-                            r["state"],
-                            round(r["idle_seconds"] or 0, 1),
-                            round(r["transaction_seconds"] or 0, 1),
-                            r["last_query"],
-                        ]
-                        for r in rows
-                    ],
-                ),
+            subject=_session_subject(oldest),
+            table=Table.of(
+                rows,
+                {
+                    "pid": "pid",
+                    "user": "usename",
+                    "application": "application_name",
+                    "state": "state",
+                    "idle s": _rounded("idle_seconds"),
+                    "transaction s": _rounded("transaction_seconds"),
+                    "last query": "last_query",
+                },
             ),
             remediation=(
                 "A session idle in a transaction keeps its connection, its locks and its snapshot (VACUUM cannot "
                 "clean behind it). Find the code path that opens a transaction and then waits (a missing commit, "
                 f"a network call inside a transaction). End it now with SELECT pg_terminate_backend({oldest['pid']}); "
                 "and set idle_in_transaction_session_timeout for the application's role."
-            )
-            if status != OK
-            else "",
-            runbook=RUNBOOK_POOL if status != OK else None,
+            ),
+            runbook=RUNBOOK_POOL,
         )
 
     def long_running_queries(self, session: PostgresSession, window: Window) -> Finding:
@@ -433,45 +466,39 @@ WHERE state = 'active'
   AND now() - query_start > make_interval(secs => %(warn)s)
 ORDER BY query_start
 LIMIT 10""",
-            {"chars": self.thresholds.query_text_chars, "warn": self.thresholds.long_query_warn_seconds},
+            {"chars": self.config.query_text_chars, "warn": self.config.long_query_warn_seconds},
         )
-        threshold = {"warn": self.thresholds.long_query_warn_seconds, "crit": self.thresholds.long_query_crit_seconds}
+        threshold = {"warn": self.config.long_query_warn_seconds, "crit": self.config.long_query_crit_seconds}
         if not rows:
-            return Finding(
-                check=self.check_id("long_running_queries"),
-                status=OK,
-                summary=f"0 queries running longer than {_seconds(threshold['warn'])}",
-                subject=session.database,
-                evidence=Evidence(query=session.last_query, observed=0, threshold=threshold, unit="s"),
+            return self._none_found(
+                session,
+                "long_running_queries",
+                f"0 queries running longer than {_seconds(threshold['warn'])}",
+                threshold=threshold,
+                unit="s",
             )
         longest = rows[0]
         seconds = longest["running_seconds"] or 0.0
-        status = CRIT if seconds >= threshold["crit"] else WARN
-        return Finding(
-            check=self.check_id("long_running_queries"),
-            status=status,
-            summary=f"{len(rows)} quer{'y' if len(rows) == 1 else 'ies'} running longer than "
+        return self._longest_wait(
+            session,
+            "long_running_queries",
+            seconds,
+            threshold,
+            f"{len(rows)} quer{'y' if len(rows) == 1 else 'ies'} running longer than "
             f"{_seconds(threshold['warn'])}; longest {_seconds(seconds)} (pid {longest['pid']})",
-            subject=f"pid {longest['pid']} ({longest['application_name'] or longest['usename'] or 'unknown'})",
-            evidence=Evidence(
-                query=session.last_query,
-                observed=round(seconds, 1),
-                threshold=threshold,
-                unit="s",
-                table=Table(
-                    columns=["pid", "user", "application", "running s", "waiting on", "query"],
-                    rows=[
-                        [
-                            r["pid"],
-                            r["usename"],
-                            r["application_name"],
-                            round(r["running_seconds"] or 0, 1),
-                            f"{r['wait_event_type']}: {r['wait_event']}" if r["wait_event_type"] else "",
-                            r["query"],
-                        ]
-                        for r in rows
-                    ],
-                ),
+            subject=_session_subject(longest),
+            table=Table.of(
+                rows,
+                {
+                    "pid": "pid",
+                    "user": "usename",
+                    "application": "application_name",
+                    "running s": _rounded("running_seconds"),
+                    "waiting on": lambda r: (
+                        f"{r['wait_event_type']}: {r['wait_event']}" if r["wait_event_type"] else ""
+                    ),
+                    "query": "query",
+                },
             ),
             remediation=(
                 "Look at the plan with EXPLAIN (ANALYZE, BUFFERS) on a copy of the query; check the missing-index "
@@ -501,58 +528,41 @@ LEFT JOIN pg_locks AS waiting ON waiting.pid = blocked.pid AND NOT waiting.grant
 WHERE blocked.pid <> pg_backend_pid()
 ORDER BY waiting_seconds DESC NULLS LAST
 LIMIT 20""",
-            {"chars": self.thresholds.query_text_chars},
+            {"chars": self.config.query_text_chars},
         )
-        threshold = {"warn": 0, "crit": self.thresholds.lock_wait_crit_seconds}
+        threshold = {"warn": 0, "crit": self.config.lock_wait_crit_seconds}
         if not rows:
-            return Finding(
-                check=self.check_id("blocked_queries"),
-                status=OK,
-                summary="0 sessions waiting for a lock",
-                subject=session.database,
-                evidence=Evidence(query=session.last_query, observed=0, threshold=threshold, unit="s"),
+            return self._none_found(
+                session,
+                "blocked_queries",
+                "0 sessions waiting for a lock",
+                threshold=threshold,
+                unit="s",
             )
         first = rows[0]
         seconds = first["waiting_seconds"] or 0.0
         blocked_pids = {r["blocked_pid"] for r in rows}
-        status = CRIT if seconds >= threshold["crit"] else WARN
         on = f" on {first['relation']}" if first["relation"] else ""
-        return Finding(
-            check=self.check_id("blocked_queries"),
-            status=status,
-            summary=f"{len(blocked_pids)} session(s) waiting for a lock; pid {first['blocked_pid']} has waited "
+        return self._longest_wait(
+            session,
+            "blocked_queries",
+            seconds,
+            threshold,
+            f"{len(blocked_pids)} session(s) waiting for a lock; pid {first['blocked_pid']} has waited "
             f"{_seconds(seconds)} for pid {first['blocking_pid']} ({first['lock_mode'] or 'lock'}{on})",
             subject=f"pid {first['blocked_pid']} blocked by pid {first['blocking_pid']}",
-            evidence=Evidence(
-                query=session.last_query,
-                observed=round(seconds, 1),
-                threshold=threshold,
-                unit="s",
-                table=Table(
-                    columns=[
-                        "blocked pid",
-                        "blocking pid",
-                        "lock mode",
-                        "relation",
-                        "waiting s",
-                        "blocking state",
-                        "blocked query",
-                        "blocking query",
-                    ],
-                    rows=[
-                        [
-                            r["blocked_pid"],
-                            r["blocking_pid"],
-                            r["lock_mode"],
-                            r["relation"],
-                            round(r["waiting_seconds"] or 0, 1),
-                            r["blocking_state"],
-                            r["blocked_query"],
-                            r["blocking_query"],
-                        ]
-                        for r in rows
-                    ],
-                ),
+            table=Table.of(
+                rows,
+                {
+                    "blocked pid": "blocked_pid",
+                    "blocking pid": "blocking_pid",
+                    "lock mode": "lock_mode",
+                    "relation": "relation",
+                    "waiting s": _rounded("waiting_seconds"),
+                    "blocking state": "blocking_state",
+                    "blocked query": "blocked_query",
+                    "blocking query": "blocking_query",
+                },
             ),
             remediation=(
                 f"pid {first['blocking_pid']} holds the lock ({first['blocking_state'] or 'state hidden'}). If it is "
@@ -564,17 +574,16 @@ LIMIT 20""",
         )
 
     def slow_queries(self, session: PostgresSession, window: Window) -> Finding:
-        threshold = {"mean_ms": self.thresholds.slow_query_mean_ms, "calls": self.thresholds.slow_query_min_calls}
+        threshold = {"mean_ms": self.config.slow_query_mean_ms, "calls": self.config.slow_query_min_calls}
         extension = session.row(
             """SELECT n.nspname AS schema_name
 FROM pg_extension AS e JOIN pg_namespace AS n ON n.oid = e.extnamespace
 WHERE e.extname = 'pg_stat_statements'"""
         )
         if extension is None:
-            return Finding(
-                check=self.check_id("slow_queries"),
-                status=NO_DATA,
-                summary=f"pg_stat_statements is not installed in {session.database}: slow queries cannot be listed",
+            return self.no_data(
+                "slow_queries",
+                f"pg_stat_statements is not installed in {session.database}: slow queries cannot be listed",
                 subject=session.database,
                 evidence=Evidence(query=session.last_query, threshold=threshold, unit="ms"),
                 remediation="Add pg_stat_statements to shared_preload_libraries, restart PostgreSQL, then run "
@@ -600,16 +609,15 @@ LIMIT 10"""
             rows = session.rows(
                 query,
                 {
-                    "chars": self.thresholds.query_text_chars,
-                    "calls": self.thresholds.slow_query_min_calls,
-                    "mean_ms": self.thresholds.slow_query_mean_ms,
+                    "chars": self.config.query_text_chars,
+                    "calls": self.config.slow_query_min_calls,
+                    "mean_ms": self.config.slow_query_mean_ms,
                 },
             )
         except psycopg.errors.ObjectNotInPrerequisiteState as exc:
-            return Finding(
-                check=self.check_id("slow_queries"),
-                status=NO_DATA,
-                summary=f"pg_stat_statements is installed but not loaded: {self.describe_error(exc)}",
+            return self.no_data(
+                "slow_queries",
+                f"pg_stat_statements is installed but not loaded: {self.describe_error(exc)}",
                 subject=session.database,
                 evidence=Evidence(query=session.last_query, threshold=threshold, unit="ms"),
                 remediation="Add pg_stat_statements to shared_preload_libraries and restart PostgreSQL.",
@@ -631,21 +639,22 @@ LIMIT 10"""
             ],
         )
         if not rows:
-            return Finding(
-                check=self.check_id("slow_queries"),
-                status=OK,
-                summary=f"0 statements average ≥ {self.thresholds.slow_query_mean_ms:g} ms over "
-                f"≥ {_n(self.thresholds.slow_query_min_calls)} calls",
-                subject=session.database,
-                evidence=Evidence(query=session.last_query, observed=0, threshold=threshold, unit="ms", table=table),
+            return self._none_found(
+                session,
+                "slow_queries",
+                f"0 statements average ≥ {self.config.slow_query_mean_ms:g} ms over "
+                f"≥ {_n(self.config.slow_query_min_calls)} calls",
+                threshold=threshold,
+                unit="ms",
+                table=table,
             )
         worst = max(rows, key=lambda r: r["mean_ms"])
-        status = CRIT if worst["mean_ms"] >= self.thresholds.slow_query_crit_mean_ms else WARN
+        status = grade(worst["mean_ms"], warn=self.config.slow_query_mean_ms, crit=self.config.slow_query_crit_mean_ms)
         top = rows[0]
-        return Finding(
-            check=self.check_id("slow_queries"),
-            status=status,
-            summary=f"{len(rows)} slow statement(s); the costliest averages {top['mean_ms']:.0f} ms over "
+        return self.finding(
+            "slow_queries",
+            status,
+            f"{len(rows)} slow statement(s); the costliest averages {top['mean_ms']:.0f} ms over "
             f"{_n(top['calls'])} calls (queryid {top['queryid']})",
             subject=f"queryid {top['queryid']}",
             evidence=Evidence(
@@ -664,7 +673,7 @@ LIMIT 10"""
         )
 
     def missing_indexes(self, session: PostgresSession, window: Window) -> list[Finding]:
-        t = self.thresholds
+        t = self.config
         tables = session.rows(
             """SELECT t.relid, t.schemaname, t.relname, t.seq_scan, t.seq_tup_read,
        COALESCE(t.idx_scan, 0) AS idx_scan, t.n_live_tup,
@@ -689,10 +698,9 @@ LIMIT 5""",
         }
         if not tables:
             return [
-                Finding(
-                    check=self.check_id("missing_indexes"),
-                    status=OK,
-                    summary=f"0 tables over {_n(t.missing_index_min_rows)} rows are read mostly by sequential scans",
+                self.ok(
+                    "missing_indexes",
+                    f"0 tables over {_n(t.missing_index_min_rows)} rows are read mostly by sequential scans",
                     subject=session.database,
                     evidence=Evidence(query=table_query, observed=0, threshold=threshold, unit="tables"),
                 )
@@ -732,10 +740,10 @@ ORDER BY distinct_estimate DESC""",
                     "WHERE clauses of its slow queries."
                 )
             findings.append(
-                Finding(
-                    check=self.check_id("missing_indexes"),
-                    status=WARN,
-                    summary=f"{name}: {_n(row['seq_scan'])} sequential scans read {_n(row['seq_tup_read'])} rows; "
+                self.finding(
+                    "missing_indexes",
+                    WARN,
+                    f"{name}: {_n(row['seq_scan'])} sequential scans read {_n(row['seq_tup_read'])} rows; "
                     f"indexes served {usage:.0f} % of scans ({_n(row['n_live_tup'])} rows)",
                     subject=name,
                     evidence=Evidence(
@@ -771,24 +779,24 @@ WHERE s.idx_scan = 0
   AND pg_relation_size(s.indexrelid) >= %(bytes)s
 ORDER BY bytes DESC
 LIMIT 10""",
-            {"bytes": self.thresholds.unused_index_min_bytes},
+            {"bytes": self.config.unused_index_min_bytes},
         )
-        threshold = {"scans": 0, "min_bytes": self.thresholds.unused_index_min_bytes}
+        threshold = {"scans": 0, "min_bytes": self.config.unused_index_min_bytes}
         if not rows:
-            return Finding(
-                check=self.check_id("unused_indexes"),
-                status=OK,
-                summary=f"0 unused indexes of {_size(self.thresholds.unused_index_min_bytes)} or more",
-                subject=session.database,
-                evidence=Evidence(query=session.last_query, observed=0, threshold=threshold, unit="indexes"),
+            return self._none_found(
+                session,
+                "unused_indexes",
+                f"0 unused indexes of {_size(self.config.unused_index_min_bytes)} or more",
+                threshold=threshold,
+                unit="indexes",
             )
         since = rows[0]["stats_reset"]
         total = sum(r["bytes"] for r in rows)
         first = rows[0]
-        return Finding(
-            check=self.check_id("unused_indexes"),
-            status=WARN,
-            summary=f"{len(rows)} index(es) never scanned since statistics were "
+        return self.finding(
+            "unused_indexes",
+            WARN,
+            f"{len(rows)} index(es) never scanned since statistics were "
             f"{'reset ' + since.strftime('%Y-%m-%d') if since else 'first collected'}, {_size(total)} in all",
             subject=qualified(first["schemaname"], first["index_name"]),
             evidence=Evidence(
@@ -869,18 +877,18 @@ ORDER BY n.nspname, t.relname, ic.relname"""
                     redundant.append((index, other))
                     break
         if not redundant:
-            return Finding(
-                check=self.check_id("duplicate_indexes"),
-                status=OK,
-                summary=f"0 duplicate indexes among {len(indexes)}",
-                subject=session.database,
-                evidence=Evidence(query=session.last_query, observed=0, threshold=0, unit="indexes"),
+            return self._none_found(
+                session,
+                "duplicate_indexes",
+                f"0 duplicate indexes among {len(indexes)}",
+                threshold=0,
+                unit="indexes",
             )
         index, other = redundant[0]
-        return Finding(
-            check=self.check_id("duplicate_indexes"),
-            status=WARN,
-            summary=f"{len(redundant)} redundant index(es), {_size(sum(i.size for i, _ in redundant))}; "
+        return self.finding(
+            "duplicate_indexes",
+            WARN,
+            f"{len(redundant)} redundant index(es), {_size(sum(i.size for i, _ in redundant))}; "
             f"{qualified(index.schema, index.name)} ({', '.join(index.columns)}) is covered by {other.name}",
             subject=qualified(index.schema, index.name),
             evidence=Evidence(
@@ -901,7 +909,7 @@ ORDER BY n.nspname, t.relname, ic.relname"""
         )
 
     def cache_hit_rate(self, session: PostgresSession, window: Window) -> Finding:
-        t = self.thresholds
+        t = self.config
         totals = session.row("SELECT blks_hit, blks_read FROM pg_stat_database WHERE datname = current_database()")
         query = session.last_query
         tables = session.rows(
@@ -928,32 +936,29 @@ LIMIT 5"""
             ],
         )
         if hit + read < t.cache_hit_min_blocks:
-            return Finding(
-                check=self.check_id("cache_hit_rate"),
-                status=NO_DATA,
-                summary=f"Only {_n(hit + read)} blocks read since statistics were reset; too few for a hit rate",
+            return self.no_data(
+                "cache_hit_rate",
+                f"Only {_n(hit + read)} blocks read since statistics were reset; too few for a hit rate",
                 subject=session.database,
                 evidence=Evidence(query=query, threshold=threshold, unit="%", table=table),
             )
         percent = 100.0 * hit / (hit + read)
-        status = CRIT if percent < t.cache_hit_crit_percent else WARN if percent < t.cache_hit_warn_percent else OK
-        return Finding(
-            check=self.check_id("cache_hit_rate"),
-            status=status,
-            summary=f"Buffer cache hit rate {_pct(percent)} ({_n(read)} of {_n(hit + read)} blocks read from disk)",
+        status = grade(percent, **threshold, lower_is_worse=True, inclusive=False)
+        return self.finding(
+            "cache_hit_rate",
+            status,
+            f"Buffer cache hit rate {_pct(percent)} ({_n(read)} of {_n(hit + read)} blocks read from disk)",
             subject=session.database,
             evidence=Evidence(query=query, observed=round(percent, 2), threshold=threshold, unit="%", table=table),
             remediation=(
                 "The working set does not fit in shared_buffers. Cut the reads of the tables at the top of the table "
                 "(indexes, narrower queries), or give PostgreSQL more memory / shared_buffers."
-            )
-            if status != OK
-            else "",
-            runbook=RUNBOOK_SLOW if status != OK else None,
+            ),
+            runbook=RUNBOOK_SLOW,
         )
 
     def table_bloat(self, session: PostgresSession, window: Window) -> Finding:
-        t = self.thresholds
+        t = self.config
         rows = session.rows(
             """SELECT n.nspname AS schema_name, c.relname AS table_name, c.reltuples::float AS reltuples,
        c.relpages::bigint AS relpages, pg_total_relation_size(c.oid) AS total_bytes,
@@ -976,10 +981,9 @@ LIMIT %(limit)s""",
         )
         threshold = {"warn_percent": t.bloat_warn_percent, "min_bytes": t.bloat_min_bytes}
         if not rows:
-            return Finding(
-                check=self.check_id("table_bloat"),
-                status=OK,
-                summary="0 user tables",
+            return self.ok(
+                "table_bloat",
+                "0 user tables",
                 subject=session.database,
                 evidence=Evidence(query=session.last_query, threshold=threshold, unit="%"),
             )
@@ -1010,10 +1014,10 @@ LIMIT %(limit)s""",
         if bloated:
             row, (percent, waste) = bloated[0]
             name = qualified(row["schema_name"], row["table_name"])
-            return Finding(
-                check=self.check_id("table_bloat"),
-                status=WARN,
-                summary=f"{name} is an estimated {percent:.0f} % bloat ({_size(waste)}); {largest_text}",
+            return self.finding(
+                "table_bloat",
+                WARN,
+                f"{name} is an estimated {percent:.0f} % bloat ({_size(waste)}); {largest_text}",
                 subject=name,
                 evidence=Evidence(
                     query=session.last_query, observed=round(percent, 1), threshold=threshold, unit="%", table=table
@@ -1026,11 +1030,9 @@ LIMIT %(limit)s""",
                 runbook=RUNBOOK_MAINTENANCE,
             )
         worst = max((est[0] for _, est in estimates if est), default=0.0)
-        return Finding(
-            check=self.check_id("table_bloat"),
-            status=OK,
-            summary=f"No table above {t.bloat_warn_percent:.0f} % estimated bloat (worst {worst:.0f} %); "
-            f"{largest_text}",
+        return self.ok(
+            "table_bloat",
+            f"No table above {t.bloat_warn_percent:.0f} % estimated bloat (worst {worst:.0f} %); {largest_text}",
             subject=qualified(largest["schema_name"], largest["table_name"]),
             evidence=Evidence(
                 query=session.last_query, observed=round(worst, 1), threshold=threshold, unit="%", table=table
@@ -1038,7 +1040,7 @@ LIMIT %(limit)s""",
         )
 
     def dead_tuples(self, session: PostgresSession, window: Window) -> Finding:
-        t = self.thresholds
+        t = self.config
         rows = session.rows(
             """SELECT s.schemaname, s.relname, s.n_live_tup, s.n_dead_tup,
        100.0 * s.n_dead_tup / NULLIF(s.n_live_tup + s.n_dead_tup, 0) AS dead_percent,
@@ -1069,15 +1071,14 @@ LIMIT 10""",
             ],
         )
         if not flagged:
-            return Finding(
-                check=self.check_id("dead_tuples"),
-                status=OK,
-                summary=f"0 tables with ≥ {_n(t.dead_tuples_min)} dead tuples making up ≥ "
+            return self._none_found(
+                session,
+                "dead_tuples",
+                f"0 tables with ≥ {_n(t.dead_tuples_min)} dead tuples making up ≥ "
                 f"{t.dead_tuples_warn_percent:.0f} % of their rows",
-                subject=session.database,
-                evidence=Evidence(
-                    query=session.last_query, observed=0, threshold=threshold, unit="tables", table=table
-                ),
+                threshold=threshold,
+                unit="tables",
+                table=table,
             )
         first = flagged[0]
         name = qualified(first["schemaname"], first["relname"])
@@ -1088,10 +1089,10 @@ LIMIT 10""",
             else "long transactions holding back the xmin horizon (see idle in transaction), or autovacuum "
             "thresholds too high for its size (autovacuum_vacuum_scale_factor)"
         )
-        return Finding(
-            check=self.check_id("dead_tuples"),
-            status=WARN,
-            summary=f"{name} has {_n(first['n_dead_tup'])} dead tuples ({float(first['dead_percent']):.0f} % of rows); "
+        return self.finding(
+            "dead_tuples",
+            WARN,
+            f"{name} has {_n(first['n_dead_tup'])} dead tuples ({float(first['dead_percent']):.0f} % of rows); "
             f"last autovacuum {last.strftime('%Y-%m-%d %H:%M UTC') if last else 'never'}",
             subject=name,
             evidence=Evidence(
@@ -1106,7 +1107,7 @@ LIMIT 10""",
         )
 
     def xid_wraparound(self, session: PostgresSession, window: Window) -> Finding:
-        t = self.thresholds
+        t = self.config
         rows = session.rows(
             """SELECT datname, age(datfrozenxid)::bigint AS xid_age,
        current_setting('autovacuum_freeze_max_age')::bigint AS freeze_max_age
@@ -1115,17 +1116,18 @@ ORDER BY xid_age DESC"""
         )
         oldest = rows[0]
         age = oldest["xid_age"]
-        status = CRIT if age >= t.xid_age_crit else WARN if age >= t.xid_age_warn else OK
-        return Finding(
-            check=self.check_id("xid_wraparound"),
-            status=status,
-            summary=f"Oldest transaction ID age {_n(age)} in {oldest['datname']} "
+        threshold = {"warn": t.xid_age_warn, "crit": t.xid_age_crit}
+        status = grade(age, **threshold)
+        return self.finding(
+            "xid_wraparound",
+            status,
+            f"Oldest transaction ID age {_n(age)} in {oldest['datname']} "
             f"({100.0 * age / XID_LIMIT:.1f} % of the {XID_LIMIT / 1e9:.1f} billion limit)",
             subject=oldest["datname"],
             evidence=Evidence(
                 query=session.last_query,
                 observed=age,
-                threshold={"warn": t.xid_age_warn, "crit": t.xid_age_crit},
+                threshold=threshold,
                 unit="transactions",
                 table=Table(
                     columns=["database", "xid age", "autovacuum_freeze_max_age"],
@@ -1136,14 +1138,12 @@ ORDER BY xid_age DESC"""
                 "PostgreSQL stops accepting writes before wraparound. VACUUM (FREEZE, VERBOSE) the oldest tables of "
                 f"{oldest['datname']}; first remove what holds the horizon back: long or idle transactions, "
                 "forgotten prepared transactions (pg_prepared_xacts), stale replication slots (pg_replication_slots)."
-            )
-            if status != OK
-            else "",
-            runbook=RUNBOOK_MAINTENANCE if status != OK else None,
+            ),
+            runbook=RUNBOOK_MAINTENANCE,
         )
 
     def sequence_exhaustion(self, session: PostgresSession, window: Window) -> Finding:
-        t = self.thresholds
+        t = self.config
         rows = session.rows(
             """SELECT s.schemaname, s.sequencename, s.data_type::text AS data_type, s.last_value, s.max_value,
        owner.table_name, owner.column_name, owner.column_type
@@ -1184,39 +1184,35 @@ WHERE s.last_value IS NOT NULL AND s.increment_by > 0"""
             ],
         )
         if not measured:
-            return Finding(
-                check=self.check_id("sequence_exhaustion"),
-                status=OK,
-                summary="0 sequences in use",
-                subject=session.database,
-                evidence=Evidence(query=session.last_query, observed=0, threshold=threshold, unit="%"),
+            return self._none_found(
+                session,
+                "sequence_exhaustion",
+                "0 sequences in use",
+                threshold=threshold,
+                unit="%",
             )
         percent, limit, top = measured[0]
-        status = CRIT if percent >= t.sequence_crit_percent else WARN if percent >= t.sequence_warn_percent else OK
+        status = grade(percent, **threshold)
         name = qualified(top["schemaname"], top["sequencename"])
-        remediation = ""
-        if status != OK:
-            if top["table_name"] and top["column_type"] in ("smallint", "integer"):
-                column = f"{qualified(top['schemaname'], top['table_name'])} ({quote_ident(top['column_name'])})"
-                remediation = (
-                    f"The column {column} is {top['column_type']}: widen it with ALTER TABLE "
-                    f"{qualified(top['schemaname'], top['table_name'])} ALTER COLUMN {quote_ident(top['column_name'])} "
-                    f"TYPE bigint; (rewrites the table: plan it), then ALTER SEQUENCE {name} AS bigint;"
-                )
-            else:
-                remediation = (
-                    f"Raise the sequence's limit: ALTER SEQUENCE {name} AS bigint MAXVALUE 9223372036854775807;"
-                )
-        return Finding(
-            check=self.check_id("sequence_exhaustion"),
-            status=status,
-            summary=f"{name} is at {percent:.1f} % of its limit ({_n(top['last_value'])} of {_n(limit)})",
+        if top["table_name"] and top["column_type"] in ("smallint", "integer"):
+            column = f"{qualified(top['schemaname'], top['table_name'])} ({quote_ident(top['column_name'])})"
+            remediation = (
+                f"The column {column} is {top['column_type']}: widen it with ALTER TABLE "
+                f"{qualified(top['schemaname'], top['table_name'])} ALTER COLUMN {quote_ident(top['column_name'])} "
+                f"TYPE bigint; (rewrites the table: plan it), then ALTER SEQUENCE {name} AS bigint;"
+            )
+        else:
+            remediation = f"Raise the sequence's limit: ALTER SEQUENCE {name} AS bigint MAXVALUE 9223372036854775807;"
+        return self.finding(
+            "sequence_exhaustion",
+            status,
+            f"{name} is at {percent:.1f} % of its limit ({_n(top['last_value'])} of {_n(limit)})",
             subject=name,
             evidence=Evidence(
                 query=session.last_query, observed=round(percent, 2), threshold=threshold, unit="%", table=table
             ),
             remediation=remediation,
-            runbook=RUNBOOK_MAINTENANCE if status != OK else None,
+            runbook=RUNBOOK_MAINTENANCE,
         )
 
     def prisma_migrations(self, session: PostgresSession, window: Window) -> Finding:
@@ -1228,10 +1224,9 @@ ORDER BY n.nspname = ANY(current_schemas(false)) DESC, n.nspname
 LIMIT 1"""
         )
         if location is None:
-            return Finding(
-                check=self.check_id("prisma_migrations"),
-                status=NO_DATA,
-                summary=f"No _prisma_migrations table in {session.database}: not migrated by Prisma",
+            return self.no_data(
+                "prisma_migrations",
+                f"No _prisma_migrations table in {session.database}: not migrated by Prisma",
                 subject=session.database,
                 evidence=Evidence(query=session.last_query),
             )
@@ -1257,10 +1252,9 @@ LIMIT 10"""
         table_name = qualified(location["schema_name"], "_prisma_migrations")
         if not pending:
             last = summary_row["last_finished"]
-            return Finding(
-                check=self.check_id("prisma_migrations"),
-                status=OK,
-                summary=f"0 failed or unfinished of {summary_row['total']} Prisma migrations; "
+            return self.ok(
+                "prisma_migrations",
+                f"0 failed or unfinished of {summary_row['total']} Prisma migrations; "
                 f"{summary_row['in_window']} finished in the incident window"
                 + (f", latest at {last.strftime('%Y-%m-%d %H:%M UTC')}" if last else ""),
                 subject=table_name,
@@ -1269,10 +1263,10 @@ LIMIT 10"""
         failed = [r for r in pending if r["logs"]]
         first = (failed or pending)[0]
         name = first["migration_name"]
-        return Finding(
-            check=self.check_id("prisma_migrations"),
-            status=CRIT if failed else WARN,
-            summary=(
+        return self.finding(
+            "prisma_migrations",
+            CRIT if failed else WARN,
+            (
                 f"{len(failed)} failed Prisma migration(s): {name} (started "
                 f"{first['started_at'].strftime('%Y-%m-%d %H:%M UTC')})"
                 if failed
@@ -1300,10 +1294,9 @@ LIMIT 10"""
     def django_migrations(self, session: PostgresSession, window: Window) -> Finding:
         exists = session.row("SELECT to_regclass('django_migrations') IS NOT NULL AS present")
         if not exists or not exists["present"]:
-            return Finding(
-                check=self.check_id("django_migrations"),
-                status=NO_DATA,
-                summary=f"No django_migrations table on the search path of {session.database}",
+            return self.no_data(
+                "django_migrations",
+                f"No django_migrations table on the search path of {session.database}",
                 subject=session.database,
                 evidence=Evidence(query=session.last_query),
             )
@@ -1318,19 +1311,20 @@ FROM django_migrations WHERE applied >= %(start)s ORDER BY applied DESC LIMIT 20
         )
         if not recent:
             latest = total["latest"]
-            return Finding(
-                check=self.check_id("django_migrations"),
-                status=OK,
-                summary=f"0 Django migrations applied in the incident window ({total['total']} in all"
+            return self._none_found(
+                session,
+                "django_migrations",
+                f"0 Django migrations applied in the incident window ({total['total']} in all"
                 + (f", latest {latest.strftime('%Y-%m-%d %H:%M UTC')})" if latest else ")"),
-                subject=session.database,
-                evidence=Evidence(query=session.last_query, observed=0, threshold=0, unit="migrations", table=table),
+                threshold=0,
+                unit="migrations",
+                table=table,
             )
         first = recent[0]
-        return Finding(
-            check=self.check_id("django_migrations"),
-            status=WARN,
-            summary=f"{first['in_window']} Django migration(s) applied in the incident window; latest "
+        return self.finding(
+            "django_migrations",
+            WARN,
+            f"{first['in_window']} Django migration(s) applied in the incident window; latest "
             f"{first['app']}.{first['name']} at {first['applied'].strftime('%Y-%m-%d %H:%M UTC')}",
             subject=f"{first['app']}.{first['name']}",
             evidence=Evidence(

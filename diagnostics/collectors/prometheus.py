@@ -21,8 +21,22 @@ from datetime import UTC, datetime, timedelta
 import requests
 from prometheus_api_client import PrometheusApiClientException, PrometheusConnect
 
-from diagnostics.collectors.base import Collector, CollectorError, ConfigurationError, Evidence, Finding, Window
-from orion_ops.secret_env import SecretEnvRefused, secret_env_read
+from diagnostics.collectors.base import (
+    NO_SECRETS,
+    Collector,
+    CollectorConfig,
+    CollectorError,
+    ConfigurationError,
+    Evidence,
+    Finding,
+    FindingStatus,
+    Secrets,
+    Window,
+    crossed,
+    grade,
+)
+
+OK, WARN, CRIT = FindingStatus.OK, FindingStatus.WARN, FindingStatus.CRIT
 
 DEFAULT_METRICS = {
     "requests_total": "http_requests_total",
@@ -39,26 +53,35 @@ DEFAULT_METRICS = {
     "container_selector": "",
 }
 
-THRESHOLDS = {
-    "error_rate_warn": 0.01,
-    "error_rate_crit": 0.05,  # the seed's P1: error rate above 5 %
-    "latency_ratio_warn": 1.5,
-    "latency_ratio_crit": 3.0,
-    "latency_min_seconds": 0.1,  # below this P95, a ratio is noise
-    "traffic_drop_warn": 0.5,
-    "traffic_spike_warn": 2.0,
-    "memory_warn": 0.8,
-    "memory_crit": 0.9,
-    "cpu_warn": 0.8,
-    "cpu_crit": 0.9,
-    "throttling_warn": 0.25,
-    "throttling_crit": 0.5,
-    "leak_min_mb_per_hour": 5.0,
-    "leak_min_r2": 0.8,
-    "leak_crit_hours_to_limit": 6.0,
-}
 
-MAX_POINTS = 120  # per stored series
+@dataclass(frozen=True)
+class PrometheusConfig(CollectorConfig):
+    """Thresholds and limits; each overridable as ``DIAGNOSTICS_PROMETHEUS_<FIELD>``. Ratios are 0–1."""
+
+    error_rate_warn: float = 0.01  # 5xx share of requests, above
+    error_rate_crit: float = 0.05  # the seed's P1: error rate above 5 %
+    latency_ratio_warn: float = 1.5  # P95 during the incident vs the median P95 before, at least
+    latency_ratio_crit: float = 3.0
+    latency_min_seconds: float = 0.1  # below this P95, a ratio is noise
+    traffic_drop_warn: float = 0.5  # mean request rate fell by more than this share
+    traffic_spike_warn: float = 2.0  # peak request rate above this multiple of before
+    traffic_stopped_ratio: float = 0.02  # crit: the rate fell to this share of before, or below
+    memory_warn: float = 0.8  # working set / memory limit, above
+    memory_crit: float = 0.9
+    cpu_warn: float = 0.8  # CPU used / CPU limit, above
+    cpu_crit: float = 0.9
+    throttling_warn: float = 0.25  # throttled CFS periods / periods, above
+    throttling_crit: float = 0.5
+    leak_min_mb_per_hour: float = 5.0  # growth of the memory floor that counts as a leak, with
+    leak_min_r2: float = 0.8  # a fit at least this good
+    leak_crit_hours_to_limit: float = 6.0  # crit when the leak reaches the limit within this long
+    leak_min_points: int = 10  # fewer points per pod give no trend
+    baseline_min_seconds: int = 3600  # the baseline is the window's length before it, at least this long
+    max_points: int = 120  # per stored series
+    query_timeout_seconds: float = 10.0
+    ready_timeout_seconds: float = 5.0
+
+
 RATE_WINDOW = "5m"
 
 
@@ -69,8 +92,8 @@ class Session:
     selector: str  # label matchers of the service, without braces
     container_selector: str
     baseline: Window
+    timeout: float
     last_query: str = ""
-    timeout: float = 10.0
 
     def range(self, query: str, window: Window, step: float) -> list[dict]:
         self.last_query = query
@@ -133,7 +156,7 @@ def _series_by(result: list[dict], label: str) -> dict[str, list[tuple[float, fl
     return series
 
 
-def downsample(points: list[tuple[float, float]], limit: int = MAX_POINTS) -> list[list[float]]:
+def downsample(points: list[tuple[float, float]], limit: int) -> list[list[float]]:
     if len(points) <= limit:
         return [[ts, round(v, 6)] for ts, v in points]
     stride = len(points) / limit
@@ -170,6 +193,8 @@ def linear_fit(points: list[tuple[float, float]]) -> tuple[float, float, float]:
 
 class PrometheusCollector(Collector):
     kind = "prometheus"
+    config_class = PrometheusConfig
+    config: PrometheusConfig
     checks = (
         "error_rate",
         "latency",
@@ -182,25 +207,17 @@ class PrometheusCollector(Collector):
     soft_time_limit = 60
     time_limit = 90
 
-    def __init__(self, *, interrupts=(), thresholds: dict | None = None):
-        super().__init__(interrupts=interrupts)
-        self.thresholds = {**THRESHOLDS, **(thresholds or {})}
-
     @contextmanager
-    def open(self, target, window):
+    def open(self, target, window, secrets: Secrets = NO_SECRETS):
         config = target.config
         url = config.get("url")
         if not url:
             raise ConfigurationError(f"prometheus target {target.name}: no url")
         headers = {}
         if config.get("auth_header_env"):
-            try:
-                value = secret_env_read(config["auth_header_env"])
-            except SecretEnvRefused as exc:
-                raise ConfigurationError(f"auth_header_env: {exc.message}") from None
-            if not value:
-                raise ConfigurationError(f"environment variable {config['auth_header_env']} is not set")
-            headers["Authorization"] = value
+            if not secrets.get("auth_header"):
+                raise ConfigurationError(f"prometheus target {target.name}: no value for auth_header_env")
+            headers["Authorization"] = secrets["auth_header"]
         metrics = {**DEFAULT_METRICS, **(config.get("metrics") or {})}
         labels = dict(config.get("labels") or {})
         selector = label_matchers(labels)
@@ -210,9 +227,11 @@ class PrometheusCollector(Collector):
             container_selector = (
                 f'{metrics["pod_label"]}=~"{_regex_literal(service)}-.*",container!="",container!="POD"'
             )
-        client = PrometheusConnect(url=url, headers=headers, disable_ssl=False, timeout=10)
+        timeout = self.config.query_timeout_seconds
+        client = PrometheusConnect(url=url, headers=headers, disable_ssl=False, timeout=timeout)
+        ready = f"{url.rstrip('/')}/-/ready"
         try:
-            client._session.get(f"{url.rstrip('/')}/-/ready", headers=headers, timeout=5).raise_for_status()
+            client._session.get(ready, headers=headers, timeout=self.config.ready_timeout_seconds).raise_for_status()
         except requests.HTTPError as exc:
             status = exc.response.status_code if exc.response is not None else 0
             if status in (401, 403):
@@ -220,9 +239,9 @@ class PrometheusCollector(Collector):
             raise CollectorError(f"Prometheus not ready ({status})", permanent=False) from exc
         except requests.RequestException as exc:
             raise CollectorError(f"Prometheus unreachable at {url}: {type(exc).__name__}", permanent=False) from exc
-        baseline_length = max(window.seconds, 3600.0)
+        baseline_length = max(window.seconds, float(self.config.baseline_min_seconds))
         baseline = Window(start=window.start - timedelta(seconds=baseline_length), now=window.start)
-        yield Session(client, metrics, selector, container_selector, baseline)
+        yield Session(client, metrics, selector, container_selector, baseline, timeout)
 
     # Helpers ----------------------------------------------------------------------------
 
@@ -236,13 +255,15 @@ class PrometheusCollector(Collector):
         }
 
     def _no_data(self, name: str, query: str, reason: str, window: Window, session: Session) -> Finding:
-        return Finding(
-            check=self.check_id(name),
-            status="no_data",
-            summary=f"No data: {reason}",
+        return self.no_data(
+            name,
+            f"No data: {reason}",
             subject=session.selector or session.container_selector,
             evidence=Evidence(query=query, range=self._range_evidence(window, session, step_for(window))),
         )
+
+    def _series(self, points: list[tuple[float, float]]) -> list[list[float]]:
+        return downsample(points, self.config.max_points)
 
     def _whole(self, window: Window, session: Session) -> Window:
         return Window(start=session.baseline.start, now=window.now)
@@ -264,8 +285,8 @@ class PrometheusCollector(Collector):
         baseline = _values(session.range(query, session.baseline, step_for(session.baseline)))
         base = sum(v for _, v in baseline) / len(baseline) if baseline else 0.0
         peak_ts, peak = max(points, key=lambda p: p[1])
-        warn, crit = self.thresholds["error_rate_warn"], self.thresholds["error_rate_crit"]
-        status = "crit" if peak > crit else "warn" if peak > warn else "ok"
+        warn, crit = self.config.error_rate_warn, self.config.error_rate_crit
+        status = grade(peak, warn=warn, crit=crit, inclusive=False)
         started = next((ts for ts, v in points if v > warn), None)
         summary = f"5xx ratio peaked at {_pct(peak)} at {_at(peak_ts)} (baseline {_pct(base)})"
         if started is not None:
@@ -273,25 +294,23 @@ class PrometheusCollector(Collector):
         evidence = Evidence(
             query=query,
             observed=round(peak, 6),
-            threshold=crit if status == "crit" else warn,
+            threshold=crossed(status, warn=warn, crit=crit),
             unit="ratio",
-            series=[{"name": "5xx ratio", "points": downsample(points)}],
+            series=[{"name": "5xx ratio", "points": self._series(points)}],
             range=self._range_evidence(window, session, step)
-            | {"baseline": round(base, 6), "started": started, "suggested_severity": "P1" if peak > crit else None},
+            | {"baseline": round(base, 6), "started": started, "suggested_severity": "P1" if status == CRIT else None},
         )
-        return Finding(
-            check=self.check_id("error_rate"),
-            status=status,
-            summary=summary,
+        return self.finding(
+            "error_rate",
+            status,
+            summary,
             subject=session.selector,
             evidence=evidence,
             remediation=(
                 "Group the errors in the logs (the log analysis findings), check recent deploys and upstream "
                 "dependencies; an error rate above 5% is a P1."
-            )
-            if status != "ok"
-            else "",
-            runbook="high-error-rate" if status != "ok" else None,
+            ),
+            runbook="high-error-rate",
         )
 
     def latency(self, session: Session, window: Window) -> Finding:
@@ -311,36 +330,34 @@ class PrometheusCollector(Collector):
         peak_ts, peak = max(p95, key=lambda p: p[1])
         peak99 = max((v for _, v in p99), default=None)
         ratio = (peak / base_p95) if base_p95 else None
-        warn, crit = self.thresholds["latency_ratio_warn"], self.thresholds["latency_ratio_crit"]
-        status = "ok"
-        if ratio is not None and peak >= self.thresholds["latency_min_seconds"]:
-            status = "crit" if ratio >= crit else "warn" if ratio >= warn else "ok"
+        warn, crit = self.config.latency_ratio_warn, self.config.latency_ratio_crit
+        status = OK
+        if ratio is not None and peak >= self.config.latency_min_seconds:
+            status = grade(ratio, warn=warn, crit=crit)
         summary = f"P95 latency peaked at {_duration(peak)} at {_at(peak_ts)}"
         if base_p95:
             summary += f" vs {_duration(base_p95)} before ({ratio:.1f}×)"
         if peak99 is not None:
             summary += f"; P99 {_duration(peak99)}"
-        return Finding(
-            check=self.check_id("latency"),
-            status=status,
-            summary=summary,
+        return self.finding(
+            "latency",
+            status,
+            summary,
             subject=session.selector,
             evidence=Evidence(
                 query=q95,
                 observed=round(peak, 6),
-                threshold=round(base_p95 * (crit if status == "crit" else warn), 6) if base_p95 else None,
+                threshold=round(base_p95 * crossed(status, warn=warn, crit=crit), 6) if base_p95 else None,
                 unit="seconds",
                 series=[
-                    {"name": "P95", "points": downsample(p95)},
-                    {"name": "P99", "points": downsample(p99)},
+                    {"name": "P95", "points": self._series(p95)},
+                    {"name": "P99", "points": self._series(p99)},
                 ],
                 range=self._range_evidence(window, session, step) | {"baseline": base_p95, "ratio": ratio},
             ),
             remediation="Look for slow queries and saturated dependencies (the PostgreSQL findings) and CPU "
-            "throttling; compare with the last deploy."
-            if status != "ok"
-            else "",
-            runbook="slow-queries" if status != "ok" else None,
+            "throttling; compare with the last deploy.",
+            runbook="slow-queries",
         )
 
     def request_rate(self, session: Session, window: Window) -> Finding:
@@ -358,36 +375,36 @@ class PrometheusCollector(Collector):
         low = min(current) if current else 0.0
         high = max(current) if current else 0.0
         mean = sum(current) / len(current) if current else 0.0
-        status, summary = "ok", f"{mean:.1f} req/s during the incident vs {base:.1f} req/s before"
-        if base > 0 and low <= base * 0.02:
+        status, summary = OK, f"{mean:.1f} req/s during the incident vs {base:.1f} req/s before"
+        if base > 0 and low <= base * self.config.traffic_stopped_ratio:
             status, summary = (
-                "crit",
+                CRIT,
                 f"Traffic dropped to {low:.2f} req/s (from {base:.1f} req/s before): nothing is getting through",
             )
-        elif base > 0 and mean < base * (1 - self.thresholds["traffic_drop_warn"]):
-            status, summary = "warn", f"Traffic fell {1 - mean / base:.0%}: {mean:.1f} req/s vs {base:.1f} req/s before"
-        elif base > 0 and high > base * self.thresholds["traffic_spike_warn"]:
+        elif base > 0 and mean < base * (1 - self.config.traffic_drop_warn):
+            status, summary = WARN, f"Traffic fell {1 - mean / base:.0%}: {mean:.1f} req/s vs {base:.1f} req/s before"
+        elif base > 0 and high > base * self.config.traffic_spike_warn:
             status, summary = (
-                "warn",
+                WARN,
                 f"Traffic spiked to {high:.1f} req/s ({high / base:.1f}× the {base:.1f} req/s before)",
             )
-        return Finding(
-            check=self.check_id("request_rate"),
-            status=status,
-            summary=summary,
+        return self.finding(
+            "request_rate",
+            status,
+            summary,
             subject=session.selector,
             evidence=Evidence(
                 query=query,
                 observed=round(mean, 4),
                 threshold=round(base, 4),
                 unit="req/s",
-                series=[{"name": "requests/s", "points": downsample(baseline + points)}],
+                series=[{"name": "requests/s", "points": self._series(baseline + points)}],
                 range=self._range_evidence(window, session, step) | {"baseline": base},
             ),
             remediation={
-                "crit": "No traffic reaches the service: check the ingress, the Service's endpoints and upstream "
+                CRIT: "No traffic reaches the service: check the ingress, the Service's endpoints and upstream "
                 "callers.",
-                "warn": "A traffic change this large explains saturation or an upstream problem; check callers and "
+                WARN: "A traffic change this large explains saturation or an upstream problem; check callers and "
                 "autoscaling.",
             }.get(status, ""),
         )
@@ -409,52 +426,36 @@ class PrometheusCollector(Collector):
         limits = self._limits(session, span)
         findings = []
         for pod, points in sorted(series.items()):
-            if len(points) < 10:
+            if len(points) < self.config.leak_min_points:
                 continue
             slope, _, r2 = linear_fit(points)
             mb_per_hour = slope * 3600 / 1e6
             current = points[-1][1]
             limit = limits.get(pod)
             hours_to_limit = (limit - current) / (slope * 3600) if limit and slope > 0 and limit > current else None
-            leaking = mb_per_hour >= self.thresholds["leak_min_mb_per_hour"] and r2 >= self.thresholds["leak_min_r2"]
-            if not leaking:
-                findings.append(
-                    Finding(
-                        check=self.check_id("memory_leak"),
-                        status="ok",
-                        summary=f"No steady growth: memory floor {mb_per_hour:+.1f} MB/h (R² {r2:.2f})",
-                        subject=pod,
-                        evidence=Evidence(
-                            query=query,
-                            observed=round(mb_per_hour, 2),
-                            threshold=self.thresholds["leak_min_mb_per_hour"],
-                            unit="MB/h",
-                            series=[{"name": "memory floor", "points": downsample(points)}],
-                            range=self._range_evidence(window, session, step) | {"r2": round(r2, 3)},
-                        ),
-                    )
-                )
-                continue
-            status = "warn"
-            summary = f"Memory floor growing {mb_per_hour:.1f} MB/h (R² {r2:.2f})"
-            if hours_to_limit is not None:
-                summary += f"; reaches the {limit / 2**20:.0f} MiB limit in ~{hours_to_limit:.1f} h"
-                if hours_to_limit <= self.thresholds["leak_crit_hours_to_limit"]:
-                    status = "crit"
+            leaking = mb_per_hour >= self.config.leak_min_mb_per_hour and r2 >= self.config.leak_min_r2
+            status, summary = OK, f"No steady growth: memory floor {mb_per_hour:+.1f} MB/h (R² {r2:.2f})"
+            fit = {"r2": round(r2, 3)}
+            if leaking:
+                status, summary = WARN, f"Memory floor growing {mb_per_hour:.1f} MB/h (R² {r2:.2f})"
+                fit |= {"limit": limit, "hours_to_limit": hours_to_limit}
+                if hours_to_limit is not None:
+                    summary += f"; reaches the {limit / 2**20:.0f} MiB limit in ~{hours_to_limit:.1f} h"
+                    if hours_to_limit <= self.config.leak_crit_hours_to_limit:
+                        status = CRIT
             findings.append(
-                Finding(
-                    check=self.check_id("memory_leak"),
-                    status=status,
-                    summary=summary,
+                self.finding(
+                    "memory_leak",
+                    status,
+                    summary,
                     subject=pod,
                     evidence=Evidence(
                         query=query,
                         observed=round(mb_per_hour, 2),
-                        threshold=self.thresholds["leak_min_mb_per_hour"],
+                        threshold=self.config.leak_min_mb_per_hour,
                         unit="MB/h",
-                        series=[{"name": "memory floor", "points": downsample(points)}],
-                        range=self._range_evidence(window, session, step)
-                        | {"r2": round(r2, 3), "limit": limit, "hours_to_limit": hours_to_limit},
+                        series=[{"name": "memory floor", "points": self._series(points)}],
+                        range=self._range_evidence(window, session, step) | fit,
                     ),
                     remediation="Memory that survives garbage collection keeps growing: look for caches without "
                     "bounds, listeners never removed and connections never closed; restart the pods to buy time.",
@@ -479,7 +480,7 @@ class PrometheusCollector(Collector):
         )
         return self._ratio_per_pod(
             session, window, "memory_vs_limit", query, "memory",
-            self.thresholds["memory_warn"], self.thresholds["memory_crit"],
+            self.config.memory_warn, self.config.memory_crit,
             no_series=f"no {m['memory']} with a {m['memory_limit']} for {session.container_selector} (no limit set?)",
             remediation="Raise the memory limit or find what holds memory; a pod at its limit is OOM-killed.",
             runbook="memory-leak",
@@ -499,7 +500,7 @@ class PrometheusCollector(Collector):
             f"sum by ({m['pod_label']}) ({limit_expr})"
         )
         return self._ratio_per_pod(
-            session, window, "cpu_saturation", query, "CPU", self.thresholds["cpu_warn"], self.thresholds["cpu_crit"],
+            session, window, "cpu_saturation", query, "CPU", self.config.cpu_warn, self.config.cpu_crit,
             no_series=f"no {m['cpu_usage']} with a CPU limit for {session.container_selector}",
             remediation="The pods use their whole CPU allowance: scale out (kubectl scale), raise the limit, or "
             "profile the hot path.",
@@ -513,8 +514,8 @@ class PrometheusCollector(Collector):
             f"sum by ({m['pod_label']}) (rate({m['cfs_periods']}{{{session.container_selector}}}[{RATE_WINDOW}]))"
         )
         return self._ratio_per_pod(
-            session, window, "cpu_throttling", query, "CPU throttling", self.thresholds["throttling_warn"],
-            self.thresholds["throttling_crit"],
+            session, window, "cpu_throttling", query, "CPU throttling", self.config.throttling_warn,
+            self.config.throttling_crit,
             no_series=f"no CFS throttling counters for {session.container_selector}",
             remediation="Throttled containers stall on every request: raise the CPU limit, or remove it and keep "
             "the request.",
@@ -531,23 +532,23 @@ class PrometheusCollector(Collector):
         findings = []
         for pod, points in sorted(series.items()):
             peak_ts, peak = max(points, key=lambda p: p[1])
-            status = "crit" if peak > crit else "warn" if peak > warn else "ok"
+            status = grade(peak, warn=warn, crit=crit, inclusive=False)
             findings.append(
-                Finding(
-                    check=self.check_id(name),
-                    status=status,
-                    summary=f"{label} at {_pct(peak)} of the limit at {_at(peak_ts)} (now {_pct(points[-1][1])})",
+                self.finding(
+                    name,
+                    status,
+                    f"{label} at {_pct(peak)} of the limit at {_at(peak_ts)} (now {_pct(points[-1][1])})",
                     subject=pod,
                     evidence=Evidence(
                         query=query,
                         observed=round(peak, 4),
-                        threshold=crit if status == "crit" else warn,
+                        threshold=crossed(status, warn=warn, crit=crit),
                         unit="ratio",
-                        series=[{"name": f"{label} / limit", "points": downsample(points)}],
+                        series=[{"name": f"{label} / limit", "points": self._series(points)}],
                         range=self._range_evidence(window, session, step),
                     ),
-                    remediation=remediation if status != "ok" else "",
-                    runbook=runbook if status != "ok" else None,
+                    remediation=remediation,
+                    runbook=runbook,
                 )
             )
         return findings

@@ -22,6 +22,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from tests.diagnostics import k8s_objects as k
+from tests.kube_api import Cluster, KubeApiServer
+
 PG_VERSION_DIR = sorted(Path("/usr/lib/postgresql").glob("*/bin"), key=lambda p: int(p.parent.name))[-1]
 
 
@@ -186,3 +189,19 @@ def held_sessions(scratch_pg):
             if not left:
                 break
             time.sleep(0.1)
+
+
+@pytest.fixture
+def cluster():
+    """A loopback Kubernetes cluster (tests/kube_api.py) with the deployment task-service at 3 replicas."""
+    cluster = Cluster()
+    cluster.deployments["task-service"] = k.deployment(replicas=3)
+    return cluster
+
+
+@pytest.fixture
+def kube(cluster, tmp_path):
+    """The cluster's API server, served to the real client; its kubeconfig is at ``kube.kubeconfig_path``."""
+    with KubeApiServer(cluster) as server:
+        server.kubeconfig_path = server.kubeconfig(tmp_path / "kubeconfig")
+        yield server

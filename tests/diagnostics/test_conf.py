@@ -1,36 +1,93 @@
 """Settings lookup, runbooks and the admin form for targets."""
 
+import re
+from dataclasses import fields
+from pathlib import Path
+
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
 from diagnostics import conf
 from diagnostics.admin import TargetForm
-from diagnostics.collectors import postgres
+from diagnostics.collectors import COLLECTORS, postgres
 from diagnostics.runbooks import runbook_get, runbooks_all
 from tests.factories import ServiceFactory
 
 
 def test_setting_beats_environment_beats_default(monkeypatch, settings):
     monkeypatch.delenv("DIAGNOSTICS_POSTGRES_LONG_QUERY_WARN_SECONDS", raising=False)
-    assert conf.get("POSTGRES_LONG_QUERY_WARN_SECONDS") == 60
+    monkeypatch.delenv("DIAGNOSTICS_DEBOUNCE_SECONDS", raising=False)
+    assert conf.collector_config("postgres").long_query_warn_seconds == 60
+    assert conf.get("DEBOUNCE_SECONDS") == 120
     monkeypatch.setenv("DIAGNOSTICS_POSTGRES_LONG_QUERY_WARN_SECONDS", "15")
-    assert conf.get("POSTGRES_LONG_QUERY_WARN_SECONDS") == 15
+    monkeypatch.setenv("DIAGNOSTICS_DEBOUNCE_SECONDS", "30")
+    assert conf.collector_config("postgres").long_query_warn_seconds == 15
+    assert conf.get("DEBOUNCE_SECONDS") == 30
     settings.DIAGNOSTICS_POSTGRES_LONG_QUERY_WARN_SECONDS = 5
-    assert conf.get("POSTGRES_LONG_QUERY_WARN_SECONDS") == 5
-    assert conf.PostgresThresholds.from_settings().long_query_warn_seconds == 5
+    settings.DIAGNOSTICS_DEBOUNCE_SECONDS = 10
+    assert conf.collector_config("postgres").long_query_warn_seconds == 5
+    assert conf.get("DEBOUNCE_SECONDS") == 10
 
 
-def test_bad_environment_values_fail_loudly(monkeypatch):
-    monkeypatch.setenv("DIAGNOSTICS_POSTGRES_CACHE_HIT_WARN_PERCENT", "most")
-    with pytest.raises(ImproperlyConfigured, match="DIAGNOSTICS_POSTGRES_CACHE_HIT_WARN_PERCENT: expected a number"):
-        conf.get("POSTGRES_CACHE_HIT_WARN_PERCENT")
-    monkeypatch.setenv("DIAGNOSTICS_MAX_RETRIES", "-1")
-    with pytest.raises(ImproperlyConfigured, match="at least 0"):
-        conf.get("MAX_RETRIES")
+@pytest.mark.parametrize(
+    ("variable", "raw", "read", "problem"),
+    [
+        ("DIAGNOSTICS_POSTGRES_CACHE_HIT_WARN_PERCENT", "most", "postgres", "expected a number, got 'most'"),
+        ("DIAGNOSTICS_PROMETHEUS_CPU_CRIT", "high", "prometheus", "expected a number, got 'high'"),
+        ("DIAGNOSTICS_KUBERNETES_LOG_TAIL_LINES", "-5", "kubernetes", "must be at least 0, got -5"),
+        ("DIAGNOSTICS_MAX_RETRIES", "-1", "MAX_RETRIES", "must be at least 0, got -1"),
+    ],
+)
+def test_bad_environment_values_fail_loudly(monkeypatch, variable, raw, read, problem):
+    monkeypatch.setenv(variable, raw)
+    with pytest.raises(ImproperlyConfigured) as caught:
+        conf.collector_config(read) if read in COLLECTORS else conf.get(read)
+    assert str(caught.value) == f"{variable}: {problem}"
+
+
+@pytest.mark.parametrize(
+    ("variable", "raw", "kind", "field", "value"),
+    [
+        ("DIAGNOSTICS_PROMETHEUS_ERROR_RATE_CRIT", "0.2", "prometheus", "error_rate_crit", 0.2),
+        ("DIAGNOSTICS_PROMETHEUS_LEAK_MIN_POINTS", "20", "prometheus", "leak_min_points", 20),
+        ("DIAGNOSTICS_KUBERNETES_RESTARTS_WARN", "7", "kubernetes", "restarts_warn", 7),
+        ("DIAGNOSTICS_KUBERNETES_READ_TIMEOUT_SECONDS", "4.5", "kubernetes", "read_timeout_seconds", 4.5),
+        ("DIAGNOSTICS_POSTGRES_STATEMENT_TIMEOUT_MS", "1500", "postgres", "statement_timeout_ms", 1500),
+    ],
+)
+def test_every_collector_reads_its_knobs_from_the_environment(monkeypatch, variable, raw, kind, field, value):
+    default = getattr(COLLECTORS[kind].config_class(), field)
+    monkeypatch.delenv(variable, raising=False)
+    assert getattr(conf.collector_config(kind), field) == default != value
+    monkeypatch.setenv(variable, raw)
+    assert getattr(conf.collector_config(kind), field) == value
+
+
+def test_collector_settings_beat_the_environment(monkeypatch, settings):
+    monkeypatch.setenv("DIAGNOSTICS_KUBERNETES_USAGE_WARN", "0.7")
+    assert conf.collector_config("kubernetes").usage_warn == 0.7
+    settings.DIAGNOSTICS_KUBERNETES_USAGE_WARN = 0.6
+    assert conf.collector_config("kubernetes").usage_warn == 0.6
+
+
+def test_a_collector_config_is_frozen():
+    config = conf.collector_config("prometheus")
+    with pytest.raises(AttributeError):
+        config.error_rate_crit = 1.0
+
+
+def test_every_knob_is_documented():
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "diagnostics.md").read_text()
+    knobs = {f"DIAGNOSTICS_{name}" for name in conf.DEFAULTS}
+    for kind, collector in COLLECTORS.items():
+        knobs |= {f"DIAGNOSTICS_{kind.upper()}_{f.name.upper()}" for f in fields(collector.config_class)}
+        knobs |= {f"DIAGNOSTICS_{kind.upper()}_SOFT_TIME_LIMIT", f"DIAGNOSTICS_{kind.upper()}_TIME_LIMIT"}
+    documented = set(re.findall(r"DIAGNOSTICS_[A-Z0-9_]+", docs))
+    assert sorted(knobs - documented) == []
 
 
 def test_default_thresholds_follow_the_issue():
-    t = conf.PostgresThresholds.from_settings()
+    t = conf.collector_config("postgres")
     assert (t.connections_warn_percent, t.connections_crit_percent) == (80, 90)
     assert t.long_query_warn_seconds == 60
     assert (t.slow_query_mean_ms, t.slow_query_min_calls) == (20, 100)
@@ -71,14 +128,10 @@ def test_admin_form_validates_target_config():
 
 
 def test_every_runbook_a_collector_names_exists():
-    import re
-    from pathlib import Path
-
     names = set()
     for module in ("prometheus", "kubernetes", "logs"):
         source = (Path(__file__).resolve().parents[2] / "diagnostics" / "collectors" / f"{module}.py").read_text()
         names |= set(re.findall(r'runbook="([a-z0-9-]+)"', source))
-        names |= set(re.findall(r'"([a-z0-9-]+)" if status != "ok" else None', source))
     assert names >= {
         "high-error-rate",
         "memory-leak",

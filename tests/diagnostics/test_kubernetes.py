@@ -262,36 +262,55 @@ def test_bad_kubeconfig_is_a_configuration_error(tmp_path):
     assert error.value.permanent is True
 
 
-def test_scale_and_restart_send_the_right_requests(api, cluster):
+@pytest.mark.parametrize(
+    ("quantity", "cores"),
+    [("950m", 0.95), ("1", 1.0), ("1.5", 1.5), ("250m", 0.25), ("250000000n", 0.25), ("1500u", 0.0015), ("1e3", 1000)],
+)
+def test_cpu_quantities_in_cores(quantity, cores):
+    assert kc.quantity(quantity) == pytest.approx(cores)
+
+
+@pytest.mark.parametrize(
+    ("quantity", "size"),
+    [
+        ("256Mi", 256 * 2**20),
+        ("1G", 1e9),
+        ("262144Ki", 256 * 2**20),
+        ("1Gi", 2**30),
+        ("100Ki", 102400),
+        ("0.5Gi", 2**29),
+        ("1e3", 1000),
+        ("1.5", 1.5),
+    ],
+)
+def test_memory_quantities_in_bytes(quantity, size):
+    assert kc.quantity(quantity) == size
+
+
+@pytest.mark.parametrize("quantity", ["", None, "lots", "1Qi", "--1", "inf"])
+def test_absent_or_malformed_quantities_are_none(quantity):
+    assert kc.quantity(quantity) is None
+
+
+def test_top_reads_odd_quantities_like_kubectl(api, cluster):
     healthy(cluster)
-    config = dict(target(api).config)
-    result = kc.deployment_scale(config, replicas=5)
-    assert (result.before, result.after) == (3, 5)
-    patch = next(r for r in cluster.requests if r["method"] == "PATCH")
-    assert patch["path"] == "/apis/apps/v1/namespaces/orion-prod/deployments/task-service/scale"
-    assert patch["body"] == {"spec": {"replicas": 5}}
-    restart = kc.deployment_restart(config, now=NOW)
-    assert restart.action == "restart"
-    patches = [r for r in cluster.requests if r["method"] == "PATCH"]
-    annotations = patches[-1]["body"]["spec"]["template"]["metadata"]["annotations"]
-    assert annotations == {"kubectl.kubernetes.io/restartedAt": "2026-11-20T11:30:00Z"}
+    # 0.5Gi of a 512Mi limit is 100 %; 1.5 cores of a 1500m limit too.
+    cluster.pod_metrics[0] = k.pod_metrics("task-service-7d9f4c8b9-abc12", "1.5", "0.5Gi")
+    cluster.pods[0] = k.pod("task-service-7d9f4c8b9-abc12", cpu_limit="1500m", memory_limit="512Mi")
+    findings = run(api, "top")
+    assert [(f.status, f.evidence.observed) for f in findings] == [("crit", 1.0), ("crit", 1.0)]
+    assert findings[0].summary == "task-service-7d9f4c8b9-abc12/app uses 1500m CPU of its 1500m limit (100%)"
+    assert findings[1].summary == "task-service-7d9f4c8b9-abc12/app uses 512Mi memory of its 512Mi limit (100%)"
 
 
-def test_denied_scale_is_reported(api, cluster):
-    from kubernetes.client.exceptions import ApiException
-
+def test_thresholds_are_the_configuration_passed_in(api, cluster):
     healthy(cluster)
-    cluster.forbidden = True
-    with pytest.raises(ApiException) as error:
-        kc.deployment_scale(dict(target(api).config), replicas=5)
-    assert error.value.status == 403
-
-
-@pytest.mark.parametrize(("quantity", "cores"), [("950m", 0.95), ("1", 1.0), ("250000000n", 0.25), ("1500u", 0.0015)])
-def test_cpu_quantities(quantity, cores):
-    assert kc.cpu_cores(quantity) == pytest.approx(cores)
-
-
-@pytest.mark.parametrize(("quantity", "size"), [("256Mi", 256 * 2**20), ("1G", 1e9), ("262144Ki", 256 * 2**20)])
-def test_memory_quantities(quantity, size):
-    assert kc.memory_bytes(quantity) == size
+    cluster.pod_metrics[0] = k.pod_metrics("task-service-7d9f4c8b9-abc12", "950m", "200Mi")
+    collector = kc.KubernetesCollector(config=kc.KubernetesConfig(usage_warn=0.96, usage_crit=0.99))
+    with collector.open(target(api), WINDOW) as session:
+        (finding,) = collector.run_check("top", session, WINDOW)
+    assert finding.status == "ok" and finding.summary == "CPU and memory below 96% of their limits in 3 containers"
+    collector = kc.KubernetesCollector(config=kc.KubernetesConfig(usage_warn=0.5, usage_crit=0.96))
+    with collector.open(target(api), WINDOW) as session:
+        (finding,) = collector.run_check("top", session, WINDOW)
+    assert finding.status == "warn" and finding.evidence.threshold == 0.5

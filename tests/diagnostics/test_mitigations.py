@@ -19,26 +19,11 @@ from incidents.models import Incident, TimelineEntry, TimelineKind
 from tests.conftest import client_for
 from tests.diagnostics import k8s_objects as k
 from tests.factories import IncidentFactory, ServiceFactory, UserFactory
-from tests.kube_api import Cluster, KubeApiServer
 
 pytestmark = pytest.mark.django_db
 
 SCALE_PATH = "/apis/apps/v1/namespaces/orion-prod/deployments/task-service/scale"
 DEPLOYMENT_PATH = "/apis/apps/v1/namespaces/orion-prod/deployments/task-service"
-
-
-@pytest.fixture
-def cluster():
-    cluster = Cluster()
-    cluster.deployments["task-service"] = k.deployment(replicas=3)
-    return cluster
-
-
-@pytest.fixture
-def kube(cluster, tmp_path):
-    with KubeApiServer(cluster) as server:
-        server.kubeconfig_path = server.kubeconfig(tmp_path / "kubeconfig")
-        yield server
 
 
 def kubernetes_target(service, kube, **extra) -> Target:
@@ -324,7 +309,8 @@ def test_unset_pool_size_and_unset_dsn_are_said(engineer_api, incident):
     database.save()
     body = mitigate(engineer_api, incident, {"action": "scale", "service": "task-service", "replicas": 5}).json()
     assert body["warnings"] == [
-        "Could not check task-db's free connections: ORION_TARGET_TEST_PG_UNSET_DSN is not set in the web process. "
+        "Could not check task-db's free connections: environment variable ORION_TARGET_TEST_PG_UNSET_DSN is not set in "
+        "the web process. "
         "5 pods × 10 connections (pool_size_per_pod) = 50; the 2 added pods alone need 20."
     ]
 

@@ -12,28 +12,12 @@ import pytest
 from diagnostics.models import Mitigation, Target
 from incidents.models import TimelineEntry, TimelineKind
 from tests.conftest import wait_for
-from tests.diagnostics import k8s_objects as k
 from tests.factories import IncidentFactory, ServiceFactory
-from tests.kube_api import Cluster, KubeApiServer
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
 SCALE_PATH = "/apis/apps/v1/namespaces/orion-prod/deployments/task-service/scale"
 DEPLOYMENT_PATH = "/apis/apps/v1/namespaces/orion-prod/deployments/task-service"
-
-
-@pytest.fixture
-def cluster():
-    cluster = Cluster()
-    cluster.deployments["task-service"] = k.deployment(replicas=3)
-    return cluster
-
-
-@pytest.fixture
-def kube(cluster, tmp_path):
-    with KubeApiServer(cluster) as server:
-        server.kubeconfig_path = server.kubeconfig(tmp_path / "kubeconfig")
-        yield server
 
 
 @pytest.fixture

@@ -1,4 +1,9 @@
-"""The PostgreSQL collector against a real scratch cluster, each condition induced for real."""
+"""The PostgreSQL collector against a real scratch cluster, each condition induced for real.
+
+The collector is called as the engine calls it: its thresholds in a
+``PostgresConfig`` and the DSN as a secret, with no setting or environment
+variable in between.
+"""
 
 import datetime as dt
 import os
@@ -8,24 +13,21 @@ import psycopg
 import pytest
 
 from diagnostics.collectors.base import CollectorError, ConfigurationError, TargetSpec, Window
-from diagnostics.collectors.postgres import PostgresCollector
-from diagnostics.conf import PostgresThresholds
+from diagnostics.collectors.postgres import PostgresCollector, PostgresConfig
+from tests.conftest import wait_for
 from tests.diagnostics.conftest import WRONG_PASSWORD
 
 NOW = dt.datetime.now(dt.UTC)
 WINDOW = Window(start=NOW - dt.timedelta(minutes=15), now=NOW + dt.timedelta(hours=1))
+TARGET = TargetSpec(kind="postgres", name="task-db", config={"dsn_env": "ORION_TARGET_TASK_DB_DSN"})
 
 
 def collect(dsn: str, *, config: dict | None = None, statement_timeout_ms: int = 5000, **thresholds):
-    os.environ["ORION_TARGET_TEST_COLLECT_DSN"] = dsn
     collector = PostgresCollector(
-        thresholds=PostgresThresholds.from_settings(**thresholds), connect_timeout=3,
-        statement_timeout_ms=statement_timeout_ms,
-    )  # fmt: skip
-    target = TargetSpec(
-        kind="postgres", name="task-db", config={"dsn_env": "ORION_TARGET_TEST_COLLECT_DSN", **(config or {})}
+        config=PostgresConfig(connect_timeout=3, statement_timeout_ms=statement_timeout_ms, **thresholds)
     )
-    return collector.collect(target, WINDOW)
+    target = TargetSpec(kind="postgres", name="task-db", config={**TARGET.config, **(config or {})})
+    return collector.collect(target, WINDOW, secrets={"dsn": dsn})
 
 
 def by_check(findings, name: str):
@@ -41,6 +43,17 @@ def one(findings, name: str):
 
 def monitor_dsn(scratch_pg, database="appdb"):
     return scratch_pg.dsn(database, "orion_monitor")
+
+
+def wait_for_session(scratch_pg, pid: int, condition: str, message: str) -> None:
+    """Poll pg_stat_activity until the session ``pid`` is in the state ``condition`` (SQL over its row) says."""
+    with scratch_pg.connect("postgres") as admin:
+
+        def reached() -> bool:
+            row = admin.execute(f"SELECT {condition} FROM pg_stat_activity WHERE pid = %s", [pid]).fetchone()
+            return bool(row and row[0])
+
+        wait_for(reached, timeout=15, message=message)
 
 
 def test_every_check_reports_on_a_quiet_database(scratch_pg):
@@ -93,7 +106,12 @@ def test_refused_connection_when_full_is_itself_a_critical_finding(scratch_pg, h
 def test_idle_in_transaction_reports_count_and_oldest(scratch_pg, held_sessions):
     idle = held_sessions.open(application_name="forgot-to-commit", autocommit=False)
     idle.execute("SELECT 1")  # opens the transaction, then the session waits
-    time.sleep(1.5)
+    wait_for_session(
+        scratch_pg,
+        idle.info.backend_pid,
+        "state = 'idle in transaction' AND now() - state_change >= interval '1 second'",
+        "the session to be idle in transaction for a second",
+    )
     finding = one(
         collect(monitor_dsn(scratch_pg), idle_in_transaction_warn_seconds=1, idle_in_transaction_crit_seconds=600),
         "idle_in_transaction",
@@ -108,7 +126,12 @@ def test_idle_in_transaction_reports_count_and_oldest(scratch_pg, held_sessions)
 def test_long_running_query_excludes_nothing_it_should_see(scratch_pg, held_sessions):
     sleeper = held_sessions.open(application_name="report-job")
     held_sessions.run_in_background(sleeper, "SELECT pg_sleep(30)")
-    time.sleep(2.2)
+    wait_for_session(
+        scratch_pg,
+        sleeper.info.backend_pid,
+        "state = 'active' AND now() - query_start > interval '2 seconds'",
+        "the query to run for more than 2 seconds",
+    )
     finding = one(
         collect(monitor_dsn(scratch_pg), long_query_warn_seconds=2, long_query_crit_seconds=300),
         "long_running_queries",
@@ -134,7 +157,7 @@ def test_lock_wait_names_blocked_and_blocking_pid(scratch_pg, held_sessions):
     holder.execute("LOCK TABLE accounts IN ACCESS EXCLUSIVE MODE")
     waiter = held_sessions.open(application_name="checkout")
     held_sessions.run_in_background(waiter, "UPDATE accounts SET balance = balance - 1 WHERE id = 1")
-    time.sleep(1.0)
+    wait_for_session(scratch_pg, waiter.info.backend_pid, "wait_event_type = 'Lock'", "the update to wait for the lock")
     try:
         finding = one(collect(monitor_dsn(scratch_pg), lock_wait_crit_seconds=30), "blocked_queries")
     finally:
@@ -347,10 +370,9 @@ def test_statement_timeout_fails_one_check_only(scratch_pg, held_sessions):
 
 
 def test_sessions_are_read_only(scratch_pg):
-    collector = PostgresCollector(connect_timeout=3, statement_timeout_ms=1000)
-    os.environ["ORION_TARGET_TEST_COLLECT_DSN"] = monitor_dsn(scratch_pg)
-    target = TargetSpec(kind="postgres", name="db", config={"dsn_env": "ORION_TARGET_TEST_COLLECT_DSN"})
-    with collector.open(target, WINDOW) as session, pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
+    collector = PostgresCollector(config=PostgresConfig(connect_timeout=3, statement_timeout_ms=1000))
+    secrets = {"dsn": monitor_dsn(scratch_pg)}
+    with collector.open(TARGET, WINDOW, secrets) as session, pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
         session.rows("CREATE TABLE should_not_exist (id int)")
     assert session.connection.closed
 
@@ -371,13 +393,16 @@ def test_wrong_password_is_permanent_and_never_echoed(scratch_pg):
 
 
 def test_missing_or_malformed_dsn_is_a_configuration_error_without_the_value():
-    with pytest.raises(ConfigurationError, match="ORION_TARGET_TEST_UNSET_DSN is not set"):
-        PostgresCollector().collect(
-            TargetSpec(kind="postgres", name="db", config={"dsn_env": "ORION_TARGET_TEST_UNSET_DSN"}), WINDOW
-        )
-    os.environ["ORION_TARGET_TEST_BAD_DSN"] = "host=db password=hunter2 garbage"
+    with pytest.raises(ConfigurationError, match="postgres target task-db: no DSN"):
+        PostgresCollector().collect(TARGET, WINDOW)
     with pytest.raises(ConfigurationError) as caught:
-        PostgresCollector().collect(
-            TargetSpec(kind="postgres", name="db", config={"dsn_env": "ORION_TARGET_TEST_BAD_DSN"}), WINDOW
-        )
-    assert "hunter2" not in caught.value.message and "ORION_TARGET_TEST_BAD_DSN" in caught.value.message
+        PostgresCollector().collect(TARGET, WINDOW, secrets={"dsn": "host=db password=hunter2 garbage"})
+    assert "hunter2" not in caught.value.message
+    assert caught.value.message == "the value of ORION_TARGET_TASK_DB_DSN is not a valid PostgreSQL connection string"
+
+
+def test_timeouts_come_from_the_configuration_passed_in(scratch_pg):
+    collector = PostgresCollector(config=PostgresConfig(connect_timeout=2, statement_timeout_ms=1234))
+    with collector.open(TARGET, WINDOW, {"dsn": monitor_dsn(scratch_pg)}) as session:
+        timeouts = session.row("SELECT current_setting('statement_timeout') AS s, current_setting('lock_timeout') AS l")
+    assert timeouts == {"s": "1234ms", "l": "1234ms"}

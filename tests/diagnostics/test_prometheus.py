@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 
 from diagnostics.collectors.base import CollectorError, TargetSpec, Window
-from diagnostics.collectors.prometheus import PrometheusCollector, linear_fit
+from diagnostics.collectors.prometheus import PrometheusCollector, PrometheusConfig, linear_fit
 from tests.prometheus_server import PrometheusServer, openmetrics, utc
 
 START = utc("2026-11-20T09:00:00+00:00")
@@ -208,3 +208,21 @@ def test_unreachable_prometheus_is_a_transient_collector_error():
 def test_linear_fit():
     slope, intercept, r2 = linear_fit([(0, 1.0), (1, 3.0), (2, 5.0)])
     assert (slope, intercept, r2) == (2.0, 1.0, 1.0)
+
+
+def test_thresholds_are_the_configuration_passed_in(prometheus):
+    target = TargetSpec(
+        kind="prometheus", name="errors-svc", config={"url": prometheus.url, "labels": {"service": "errors-svc"}}
+    )
+    collector = PrometheusCollector(config=PrometheusConfig(error_rate_warn=0.05, error_rate_crit=0.1))
+    with collector.open(target, WINDOW) as session:
+        (finding,) = collector.run_check("error_rate", session, WINDOW)
+    assert finding.status == "warn" and finding.evidence.threshold == 0.05  # 8 % is crit by default
+    assert finding.evidence.range["suggested_severity"] is None
+    assert "above 5.0% since" in finding.summary
+
+
+def test_an_ok_finding_has_no_remediation_or_runbook(prometheus):
+    (finding,) = collect(prometheus, "saw-svc", "memory_leak")
+    assert finding.status == "ok" and finding.remediation == "" and finding.runbook is None
+    assert set(finding.evidence.range) >= {"r2", "start", "end"} and "hours_to_limit" not in finding.evidence.range
