@@ -184,6 +184,10 @@ class TimelineEntryQuerySet(models.QuerySet):
         raise TypeError("timeline entries are append-only")
 
 
+# A note on the timeline, and the note that goes with a move: one limit for the API, the forms and the domain.
+NOTE_MAX_LENGTH = 20_000
+
+
 class TimelineEntry(models.Model):
     """One line of an incident's history. Written once, never edited."""
 
@@ -195,7 +199,7 @@ class TimelineEntry(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     actor_name = models.CharField(max_length=200)
-    text = models.TextField(max_length=20000)
+    text = models.TextField(max_length=NOTE_MAX_LENGTH)
     data = models.JSONField(default=dict, blank=True)
 
     objects = TimelineEntryQuerySet.as_manager()
