@@ -10,10 +10,10 @@ import time
 import pytest
 from django.db import connection
 
+from diagnostics.impact import TIMEOUT as IMPACT_QUERY_TIMEOUT
 from diagnostics.models import Target
 from incidents import lifecycle
 from incidents.actors import Actor
-from incidents.impact import TIMEOUT as IMPACT_QUERY_TIMEOUT
 from incidents.models import Incident, Report
 from tests.conftest import wait_for
 from tests.factories import IncidentFactory, ServiceFactory
