@@ -9,12 +9,14 @@ from playwright.sync_api import expect
 from incidents import lifecycle
 from incidents.actors import Actor
 from incidents.models import Incident, Report
+from tests.conftest import wait_for
 from tests.factories import IncidentFactory, ServiceFactory, UserFactory
 from tests.web.browser.conftest import DESKTOP
 
 
+@pytest.mark.worker
 @pytest.mark.django_db(transaction=True)
-def test_manager_approves_a_report(browser, live_server, sign_in, artifacts):
+def test_manager_approves_a_report(browser, live_server, sign_in, artifacts, celery_worker_process):
     erin = UserFactory(username="erin", role="engineer")
     UserFactory(username="mona", role="manager")
     incident = IncidentFactory(
@@ -30,6 +32,8 @@ def test_manager_approves_a_report(browser, live_server, sign_in, artifacts):
     engineer.get_by_label("How was it resolved?").fill("Pool size 10 → 20, task-service restarted")
     engineer.get_by_role("button", name="Resolve", exact=True).click()
     expect(engineer.locator("#flash")).to_contain_text(f"INC-{incident.pk} resolved.")
+    # The worker drafts the report after the move commits.
+    wait_for(lambda: Report.objects.filter(incident=incident).exists(), message="the worker to draft the report")
     engineer.reload()  # the report panel is rendered by the page, not by the live update
     panel = engineer.locator("#panel-report")
     expect(panel).to_contain_text("Draft")
