@@ -383,6 +383,8 @@ class ReportStatus(models.TextChoices):
 # One section of a report: room for a long root-cause write-up with pasted logs, and a bound on what
 # each save and each live preview renders. The form, the API and the preview all refuse more.
 REPORT_SECTION_MAX_LENGTH = 20_000
+# A manager's "what should change" when sending a report back.
+REVIEW_COMMENT_MAX_LENGTH = 10_000
 
 
 class Report(models.Model):
@@ -401,7 +403,7 @@ class Report(models.Model):
     pinned_entries = models.JSONField(default=list, blank=True)
     hidden_entries = models.JSONField(default=list, blank=True)
     impact_data = models.JSONField(default=dict, blank=True, help_text="Figures computed when drafted.")
-    review_comment = models.TextField(blank=True, max_length=10000)
+    review_comment = models.TextField(blank=True, max_length=REVIEW_COMMENT_MAX_LENGTH)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     updated_by = models.ForeignKey(

@@ -23,7 +23,7 @@ from django.utils import timezone
 
 from incidents import lifecycle
 from incidents.actors import Actor
-from incidents.errors import DomainConflict
+from incidents.errors import DomainConflict, DomainInputError
 from incidents.models import (
     REPORT_SECTION_MAX_LENGTH,
     ActionItemStatus,
@@ -387,6 +387,10 @@ def report_submit(*, report: Report, actor: Actor) -> Report:
 
 
 def report_request_changes(*, report: Report, actor: Actor, comment: str) -> Report:
+    """Send a report in review back to its authors, saying what should change (a blank comment is refused)."""
+    comment = comment.strip()
+    if not comment:
+        raise DomainInputError({"comment": ["Say what should change."]})
     with transaction.atomic():
         locked = _step(
             report, allowed_from=(ReportStatus.IN_REVIEW,), to=ReportStatus.CHANGES_REQUESTED, what="request changes on"

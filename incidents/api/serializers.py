@@ -8,6 +8,7 @@ from incidents.api.fields import DateTimeField
 from incidents.models import (
     NOTE_MAX_LENGTH,
     REPORT_SECTION_MAX_LENGTH,
+    REVIEW_COMMENT_MAX_LENGTH,
     ActionItem,
     AlertPayload,
     Incident,
@@ -330,12 +331,11 @@ class ReportUpdateSerializer(serializers.Serializer):
 
 
 class RequestChangesSerializer(serializers.Serializer):
-    comment = serializers.CharField(max_length=10000)
+    """The comment as sent; ``reports.report_request_changes`` refuses a blank one."""
 
-    def validate_comment(self, value):
-        if not value.strip():
-            raise serializers.ValidationError("Say what should change.")
-        return value
+    comment = serializers.CharField(
+        max_length=REVIEW_COMMENT_MAX_LENGTH, required=False, allow_blank=True, default="", help_text="Required."
+    )
 
 
 class ActionItemSerializer(serializers.ModelSerializer):

@@ -15,6 +15,7 @@ from incidents.models import (
     NOTE_MAX_LENGTH,
     OPEN_STATUSES,
     REPORT_SECTION_MAX_LENGTH,
+    REVIEW_COMMENT_MAX_LENGTH,
     ActionItemPriority,
     ActionItemStatus,
     ActionItemType,
@@ -330,20 +331,16 @@ class SectionPreviewForm(forms.Form):
 
 
 class RequestChangesForm(PlainLabelsForm):
+    """The comment as typed; ``reports.report_request_changes`` refuses a blank one."""
+
     comment = forms.CharField(
-        max_length=10000,
-        error_messages={"required": "Say what should change."},
+        max_length=REVIEW_COMMENT_MAX_LENGTH,
+        required=False,
         label="What should change?",
         widget=forms.Textarea(
             attrs={"rows": 3, "placeholder": "The root cause names a symptom; say why the pool ran out."}
         ),
     )
-
-    def clean_comment(self):
-        comment = self.cleaned_data["comment"].strip()
-        if not comment:
-            raise ValidationError("Say what should change.")
-        return comment
 
 
 class ActionItemForm(PlainLabelsForm):

@@ -25,12 +25,13 @@ FULL_NOTE = "n" * NOTE_MAX_LENGTH
 @dataclass
 class Case:
     name: str
-    state: str  # acknowledged | resolved | resolved_with_report | reviewed
+    state: str  # acknowledged | resolved | resolved_with_report | in_review | reviewed
     api: tuple[str, str, dict]  # method, path under the incident, JSON body
     browser: tuple[str, dict]  # path under the incident page, form data
     refused_with: int | None  # None: both allow it
     says: str = ""  # what both answers say (refusals)
     then: dict = field(default_factory=dict)  # incident fields both must show afterwards
+    role: str = "engineer"
 
 
 CASES = [
@@ -172,6 +173,23 @@ CASES = [
         "already has a report.",
     ),
     Case(
+        "sending a report back without a comment",
+        "in_review",
+        ("post", "report/request-changes/", {"comment": "  "}),
+        ("report/request-changes/", {"comment": "  "}),
+        400,
+        "Say what should change.",
+        role="manager",
+    ),
+    Case(
+        "sending a report back with a comment",
+        "in_review",
+        ("post", "report/request-changes/", {"comment": "Say why the pool ran out"}),
+        ("report/request-changes/", {"comment": "Say why the pool ran out"}),
+        None,
+        role="manager",
+    ),
+    Case(
         "a report by hand for a false alarm",
         "resolved",
         ("post", "report/", {}),
@@ -190,8 +208,11 @@ def incident_in(state: str, engineer) -> Incident:
     lifecycle.transition(incident, Status.RESOLVED, actor=actor, resolution="false_alarm", note="flapping")
     if state == "resolved":
         return incident
-    reports.report_draft_create(incident_id=incident.pk, force=True)
+    report = reports.report_draft_create(incident_id=incident.pk, force=True)
     if state == "resolved_with_report":
+        return incident
+    if state == "in_review":
+        reports.report_submit(report=report, actor=actor)
         return incident
     lifecycle.transition(incident, Status.REVIEWED, actor=actor, via_report_approval=True)
     return incident
@@ -206,15 +227,15 @@ def texts(body) -> list[str]:
     return [body] if isinstance(body, str) else []
 
 
-def api_answer(engineer_api, incident: Incident, case: Case) -> tuple[int, str]:
+def api_answer(client, incident: Incident, case: Case) -> tuple[int, str]:
     method, path, body = case.api
-    response = getattr(engineer_api, method)(f"/api/v1/incidents/{incident.pk}/{path}", body, format="json")
+    response = getattr(client, method)(f"/api/v1/incidents/{incident.pk}/{path}", body, format="json")
     return response.status_code, " | ".join(texts(response.json()))
 
 
-def browser_answer(engineer, incident: Incident, case: Case) -> tuple[int, str]:
+def browser_answer(user, incident: Incident, case: Case) -> tuple[int, str]:
     client = Client(enforce_csrf_checks=True)
-    client.force_login(engineer)
+    client.force_login(user)
     client.get(f"/incidents/{incident.pk}/")
     data = {**case.browser[1], "csrfmiddlewaretoken": client.cookies["csrftoken"].value}
     response = client.post(f"/incidents/{incident.pk}/{case.browser[0]}", data)
@@ -222,10 +243,11 @@ def browser_answer(engineer, incident: Incident, case: Case) -> tuple[int, str]:
 
 
 @pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
-def test_api_and_browser_agree(case, engineer, engineer_api):
+def test_api_and_browser_agree(case, engineer, engineer_api, manager, manager_api):
+    user, api = (manager, manager_api) if case.role == "manager" else (engineer, engineer_api)
     by_api, by_browser = incident_in(case.state, engineer), incident_in(case.state, engineer)
-    api_status, api_text = api_answer(engineer_api, by_api, case)
-    browser_status, browser_text = browser_answer(engineer, by_browser, case)
+    api_status, api_text = api_answer(api, by_api, case)
+    browser_status, browser_text = browser_answer(user, by_browser, case)
 
     if case.refused_with is None:
         assert api_status < 300 and 200 <= browser_status < 400, (api_status, browser_status, api_text[:300])
@@ -238,3 +260,7 @@ def test_api_and_browser_agree(case, engineer, engineer_api):
         assert getattr(Incident.objects.get(pk=by_browser.pk), name) == value, f"browser: {name}"
     reports_made = {Report.objects.filter(incident=i).exists() for i in (by_api, by_browser)}
     assert len(reports_made) == 1, "one channel drafted a report, the other did not"
+    report_states = {
+        Report.objects.filter(incident=i).values_list("status", flat=True).first() for i in (by_api, by_browser)
+    }
+    assert len(report_states) == 1, f"the reports ended in different states: {report_states}"

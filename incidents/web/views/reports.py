@@ -17,6 +17,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from incidents import lifecycle, reports, roles, selectors
 from incidents.actors import Actor
+from incidents.errors import DomainInputError
 from incidents.models import REPORT_SECTION_MAX_LENGTH, Incident, Report, ReportStatus, Resolution, Status
 from incidents.web import reads
 from incidents.web.access import can_act, role_required
@@ -401,13 +402,18 @@ def report_approve(request, pk):
 @role_required(roles.MANAGER)
 def report_request_changes(request, pk):
     form = RequestChangesForm(request.POST)
-    if not form.is_valid():
-        incident = _incident(pk)
-        messages.error(request, "Say what should change; the report was not sent back.")
-        return report_page_render(request, incident, reads.report_for_page(incident), status=400, changes_form=form)
-    comment = form.cleaned_data["comment"]
-    return _step(
-        request,
-        pk,
-        lambda report, actor: reports.report_request_changes(report=report, actor=actor, comment=comment),
-    )
+    if form.is_valid():
+        comment = form.cleaned_data["comment"]
+        try:
+            return _step(
+                request,
+                pk,
+                lambda report, actor: reports.report_request_changes(report=report, actor=actor, comment=comment),
+            )
+        except DomainInputError as error:
+            for field, problems in error.errors.items():
+                form.add_error(field if field in form.fields else None, problems)
+    incident = _incident(pk)
+    problems = " ".join(error for errors in form.errors.values() for error in errors)
+    messages.error(request, f"{problems} The report was not sent back.")
+    return report_page_render(request, incident, reads.report_for_page(incident), status=400, changes_form=form)
