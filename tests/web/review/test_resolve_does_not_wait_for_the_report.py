@@ -70,11 +70,13 @@ def incident_lockable(incident_id: int) -> bool:
 
 
 def transactions_left_open() -> list[str]:
-    """Other sessions of the test database sitting inside a transaction (the worker's, while it waits)."""
+    """Other sessions sitting inside a transaction after reading incidents or targets (the drafter, if it
+    waited for Prometheus inside one)."""
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT state, query FROM pg_stat_activity WHERE datname = current_database() "
-            "AND pid <> pg_backend_pid() AND state LIKE 'idle in transaction%%'"
+            "AND pid <> pg_backend_pid() AND state LIKE 'idle in transaction%%' "
+            "AND (query LIKE '%%incidents_%%' OR query LIKE '%%diagnostics_target%%')"
         )
         return [f"{state}: {query}" for state, query in cursor.fetchall()]
 
