@@ -11,8 +11,8 @@ from diagnostics.collectors.base import FindingStatus
 from diagnostics.models import DiagnosticRun, Mitigation, MitigationAction, RunTrigger
 from incidents.actors import Actor
 from incidents.api.schema import VALIDATION_ERROR, error_ref
-from incidents.models import Incident, Status
-from incidents.services import IncidentLockedError
+from incidents.models import Incident
+from incidents.services import incident_guard_frozen
 
 
 class FindingSerializer(serializers.Serializer):
@@ -103,10 +103,7 @@ class IncidentDiagnosticsView(generics.GenericAPIView):
         incident = get_object_or_404(Incident, pk=incident_id)
         form = DiagnosticsRequestSerializer(data=request.data or {})
         form.is_valid(raise_exception=True)
-        if incident.status == Status.REVIEWED:
-            raise IncidentLockedError(
-                f"{incident.reference} is reviewed; its record is closed.", status=incident.status
-            )
+        incident_guard_frozen(incident)
         collectors = form.validated_data.get("collectors")
         runs = services.runs_request(
             incident_id=incident.pk, collectors=collectors, trigger=RunTrigger.ON_DEMAND, requested_by=request.user
@@ -229,10 +226,7 @@ class IncidentMitigationsView(generics.GenericAPIView):
         incident = get_object_or_404(Incident, pk=incident_id)
         form = MitigationRequestSerializer(data=request.data or {})
         form.is_valid(raise_exception=True)
-        if incident.status == Status.REVIEWED:
-            raise IncidentLockedError(
-                f"{incident.reference} is reviewed; its record is closed.", status=incident.status
-            )
+        incident_guard_frozen(incident)
         data = form.validated_data
         try:
             plan = mitigations.mitigation_plan(

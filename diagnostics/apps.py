@@ -3,19 +3,24 @@ from django.core import checks
 
 
 class DiagnosticsConfig(AppConfig):
+    """Plugs diagnostics into the incidents app (hooks, report contributors, panels) and schedules its
+    periodic tasks. The incidents app never imports diagnostics: everything it needs is registered here."""
+
     name = "diagnostics"
     verbose_name = "Diagnostics"
 
     def ready(self):
         from celery import signature
 
-        from diagnostics import conf, hooks, live, mitigations, panel
-        from incidents import panels
+        from diagnostics import conf, hooks, impact, live, mitigations, panel
+        from incidents import panels, reports
         from incidents import services as incident_services
         from orion_ops.celery import app
 
         incident_services.on_incident_created(hooks.incident_created)
         incident_services.on_services_added(hooks.services_added)
+        reports.on_draft(hooks.report_findings)
+        reports.on_draft(impact.report_impact)
         panels.register(
             key="diagnostics",
             title="Diagnostics",

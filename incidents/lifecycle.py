@@ -13,8 +13,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from incidents.actors import Actor
+from incidents.errors import DomainConflict, DomainInputError
 from incidents.models import Incident, Resolution, Status, TimelineKind
-from incidents.timeline import timeline_entry_add
+from incidents.timeline import note_clean, note_problem, timeline_entry_add
 
 logger = logging.getLogger(__name__)
 
@@ -35,31 +36,33 @@ TIMESTAMP_FIELD = {
     Status.REVIEWED: "reviewed_at",
 }
 
-# Hooks run after commit of a move, e.g. drafting a report on resolution.
-# Registered by the apps that own the follow-up; each gets (incident_id, old, new, resolution).
+# Moves a person must explain, so the timeline (and the report's Resolution) tells the story.
+MOVES_NEEDING_NOTE = {Status.MITIGATED: "Say what mitigated it.", Status.RESOLVED: "Say how it was resolved."}
+
+# Resolutions a person picks. auto_resolved belongs to alert intake: it does not count as an
+# acknowledgement, so a person choosing it would skip their own.
+PERSON_RESOLUTIONS = (Resolution.FIXED, Resolution.FALSE_ALARM, Resolution.DUPLICATE)
+AUTO_RESOLVED_BY_PERSON = (
+    "auto_resolved is for alerts that clear themselves; resolve as fixed, false_alarm or duplicate."
+)
+
+# Hooks run after commit of a move, e.g. drafting a report on resolution. Registered in the
+# AppConfig.ready() of the app that owns the follow-up; each gets (incident_id, old, new, resolution).
 _follow_ups: list[Callable[[int, str, str, str], None]] = []
 
 
 def on_transition(hook: Callable[[int, str, str, str], None]) -> Callable[[int, str, str, str], None]:
-    _follow_ups.append(hook)
+    if hook not in _follow_ups:
+        _follow_ups.append(hook)
     return hook
 
 
-class TransitionError(Exception):
+class TransitionError(DomainConflict):
     """A move that cannot happen now: illegal from the current state, or lost to a concurrent move."""
 
-    def __init__(self, detail: str, *, status: str):
-        super().__init__(detail)
-        self.detail = detail
-        self.status = status
 
-
-class TransitionInputError(Exception):
-    """A move with bad arguments (unknown state, missing duplicate_of, …). Field errors by name."""
-
-    def __init__(self, errors: dict[str, list[str]]):
-        super().__init__(str(errors))
-        self.errors = errors
+class TransitionInputError(DomainInputError):
+    """A move with bad arguments (unknown state, missing note or duplicate_of, …). Field errors by name."""
 
 
 def allowed_moves(status: str) -> list[str]:
@@ -68,21 +71,29 @@ def allowed_moves(status: str) -> list[str]:
     return sorted((s for s in ALLOWED_MOVES[status] if s != Status.REVIEWED), key=order.index)
 
 
-def _validate_input(*, to: str, resolution: str | None, duplicate_of_id: int | None, incident_id: int) -> str:
+def _validate_input(
+    *, to: str, actor: Actor, note: str, resolution: str | None, duplicate_of_id: int | None, incident_id: int
+) -> str:
     if to not in Status.values:
         raise TransitionInputError({"to": [f'"{to}" is not a state. Choose one of: {", ".join(Status.values)}.']})
+    problem = note_problem(note, required=MOVES_NEEDING_NOTE.get(to, "") if actor.is_person else "")
+    if problem:
+        raise TransitionInputError({"note": [problem]})
     if to != Status.RESOLVED:
         if resolution:
             raise TransitionInputError({"resolution": ["Only a move to resolved takes a resolution."]})
         return ""
     resolution = resolution or Resolution.FIXED
+    choices = PERSON_RESOLUTIONS if actor.is_person else Resolution.values
     if resolution not in Resolution.values:
         raise TransitionInputError(
-            {"resolution": [f'"{resolution}" is not a resolution. Choose one of: {", ".join(Resolution.values)}.']}
+            {"resolution": [f'"{resolution}" is not a resolution. Choose one of: {", ".join(choices)}.']}
         )
+    if resolution not in choices:
+        raise TransitionInputError({"resolution": [AUTO_RESOLVED_BY_PERSON]})
     if resolution == Resolution.DUPLICATE:
         if duplicate_of_id is None:
-            raise TransitionInputError({"duplicate_of": ["A duplicate must name the incident it duplicates."]})
+            raise TransitionInputError({"duplicate_of": ["Name the incident this one duplicates."]})
         if duplicate_of_id == incident_id:
             raise TransitionInputError({"duplicate_of": ["An incident cannot duplicate itself."]})
         if not Incident.objects.filter(pk=duplicate_of_id).exists():
@@ -110,8 +121,16 @@ def transition(
     ``expected_status`` lets a client say which state it saw: if the incident
     moved since, the move is refused rather than applied to a state the
     person never saw.
+
+    The input rules are here and nowhere else (the API and the browser only
+    translate a TransitionInputError into a 400): a person mitigating or
+    resolving says what was done, no one resolves as auto_resolved but alert
+    intake, and a note keeps to NOTE_MAX_LENGTH.
     """
-    resolution = _validate_input(to=to, resolution=resolution, duplicate_of_id=duplicate_of_id, incident_id=incident.pk)
+    note = note_clean(note)
+    resolution = _validate_input(
+        to=to, actor=actor, note=note, resolution=resolution, duplicate_of_id=duplicate_of_id, incident_id=incident.pk
+    )
     with transaction.atomic():
         locked = Incident.objects.select_for_update().get(pk=incident.pk)
         old = locked.status

@@ -184,6 +184,10 @@ class TimelineEntryQuerySet(models.QuerySet):
         raise TypeError("timeline entries are append-only")
 
 
+# A note on the timeline, and the note that goes with a move: one limit for the API, the forms and the domain.
+NOTE_MAX_LENGTH = 20_000
+
+
 class TimelineEntry(models.Model):
     """One line of an incident's history. Written once, never edited."""
 
@@ -195,7 +199,7 @@ class TimelineEntry(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     actor_name = models.CharField(max_length=200)
-    text = models.TextField(max_length=20000)
+    text = models.TextField(max_length=NOTE_MAX_LENGTH)
     data = models.JSONField(default=dict, blank=True)
 
     objects = TimelineEntryQuerySet.as_manager()
@@ -379,6 +383,8 @@ class ReportStatus(models.TextChoices):
 # One section of a report: room for a long root-cause write-up with pasted logs, and a bound on what
 # each save and each live preview renders. The form, the API and the preview all refuse more.
 REPORT_SECTION_MAX_LENGTH = 20_000
+# A manager's "what should change" when sending a report back.
+REVIEW_COMMENT_MAX_LENGTH = 10_000
 
 
 class Report(models.Model):
@@ -397,7 +403,7 @@ class Report(models.Model):
     pinned_entries = models.JSONField(default=list, blank=True)
     hidden_entries = models.JSONField(default=list, blank=True)
     impact_data = models.JSONField(default=dict, blank=True, help_text="Figures computed when drafted.")
-    review_comment = models.TextField(blank=True, max_length=10000)
+    review_comment = models.TextField(blank=True, max_length=REVIEW_COMMENT_MAX_LENGTH)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     updated_by = models.ForeignKey(

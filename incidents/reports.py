@@ -3,17 +3,27 @@
 draft → in_review → approved (manager), or in_review → changes_requested →
 in_review …; approval moves the incident to ``reviewed`` in the same
 transaction. Every step is on the incident's timeline.
+
+Drafting happens off the request path: resolving as fixed queues the
+``incidents.tasks.draft_report`` task after the move commits. The draft asks
+the registered contributors first (diagnostics adds its strongest findings
+and the impact measured in Prometheus), with no transaction open and no lock
+held, then writes the report in one short transaction. Contributors register
+with ``on_draft()`` in their app's ``AppConfig.ready()``: this app imports none.
 """
 
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from incidents import lifecycle
 from incidents.actors import Actor
-from incidents.impact import impact_for_incident
+from incidents.errors import DomainConflict, DomainInputError
 from incidents.models import (
     REPORT_SECTION_MAX_LENGTH,
     ActionItemStatus,
@@ -28,10 +38,14 @@ from incidents.models import (
 )
 from incidents.timeline import timeline_entry_add
 
+logger = logging.getLogger(__name__)
+
 EDITABLE_FIELDS = ("title", "summary", "root_cause", "impact", "resolution", "lessons_learned")
 EDITABLE_STATUSES = (ReportStatus.DRAFT, ReportStatus.CHANGES_REQUESTED)
 TO_FILL = "_to fill_"
 CUT_NOTE = "\n\n_Cut to the section limit: the rest is on the incident's timeline._"
+# How long a draft may take before the page offers to draft it by hand (a worker down, a broker lost).
+DRAFT_PATIENCE = timedelta(minutes=2)
 
 # Timeline kinds that make the report's timeline by default; notes and the rest only when pinned.
 DEFAULT_TIMELINE_KINDS = (
@@ -45,14 +59,16 @@ DEFAULT_TIMELINE_KINDS = (
 )
 
 
-class ReportConflict(Exception):
-    """A step out of order, or a save against a version someone else already replaced (409)."""
+class ReportConflict(DomainConflict):
+    """A step out of order, a save against a version someone else already replaced, or a draft that
+    cannot be made (one exists, the incident is not resolved): a 409."""
 
     def __init__(self, detail: str, *, status: str, version: int | None = None):
-        super().__init__(detail)
-        self.detail = detail
-        self.status = status
+        super().__init__(detail, status=status)
         self.version = version
+
+    def body(self) -> dict:
+        return {**super().body(), "version": self.version}
 
 
 def report_needed(incident: Incident) -> bool:
@@ -62,33 +78,147 @@ def report_needed(incident: Incident) -> bool:
 # Drafting -----------------------------------------------------------------------
 
 
-def report_draft_create(*, incident_id: int, force: bool = False) -> Report | None:
-    """Draft the report of a resolved, fixed incident. Idempotent: an existing report is kept.
+@dataclass(frozen=True)
+class DraftContribution:
+    """What another app adds to a report being drafted, in Markdown."""
 
-    ``force`` drafts one for an incident that would not get one on its own (a P3, a false alarm).
+    root_cause: str = ""  # a block offered as the root cause, to confirm or replace
+    impact_lines: tuple[str, ...] = ()  # "- …" lines for the Impact section
+    impact_data: dict = field(default_factory=dict)  # figures measured; non-empty means the impact was measured
+
+
+_contributors: list[Callable[[Incident], DraftContribution | None]] = []
+
+
+def on_draft(contributor: Callable[[Incident], DraftContribution | None]) -> Callable:
+    """Register a contributor. It is called with the incident, outside any transaction and with no lock held,
+    so it may ask the network; it must bound its own time. A failing contributor is logged and left out."""
+    if contributor not in _contributors:
+        _contributors.append(contributor)
+    return contributor
+
+
+def report_drafting(incident: Incident, report: Report | None) -> bool:
+    """True while the report of a resolved, fixed incident is on its way (queued or being drafted)."""
+    return report is None and incident.status == Status.RESOLVED and report_needed(incident)
+
+
+def report_draft_overdue(incident: Incident) -> bool:
+    """A draft still missing well after resolution: the page then offers to draft it by hand."""
+    return incident.resolved_at is not None and timezone.now() - incident.resolved_at > DRAFT_PATIENCE
+
+
+def _draft_refusal(incident: Incident, *, exists: bool) -> str:
+    """Why a person cannot draft this incident's report now, or "". The one place these rules live."""
+    if exists:
+        return f"{incident.reference} already has a report."
+    if incident.status != Status.RESOLVED:
+        status = incident.get_status_display().lower()
+        return f"{incident.reference} is {status}: only a resolved incident gets a report."
+    return ""
+
+
+def report_draft_create(*, incident_id: int, force: bool = False) -> Report | None:
+    """Draft the report of a resolved, fixed incident (what the ``draft_report`` task runs).
+
+    Idempotent, as a task redelivered after a lost worker must be: an existing report is
+    returned as it is. ``force`` drafts one for an incident that would not get one on its own
+    (a P3, a false alarm). Returns None when the incident needs no report (or no longer: it
+    was reopened meanwhile, or is gone).
     """
+    incident = Incident.objects.filter(pk=incident_id).first()
+    if incident is None or not (force or report_needed(incident)):
+        return None
+    existing = Report.objects.filter(incident_id=incident_id).first()
+    if existing is not None:
+        return existing
+    return _draft(incident, contributions=_contributions(incident), force=force, actor=Actor.system("Report drafter"))
+
+
+def report_draft_request(*, incident_id: int, actor: Actor) -> Report:
+    """A person drafts the report of a resolved incident that has none (a P3, a false alarm, a draft gone missing).
+
+    Refused with ReportConflict (409) when the incident already has a report or is not resolved.
+    """
+    incident = Incident.objects.get(pk=incident_id)
+    refusal = _draft_refusal(incident, exists=Report.objects.filter(incident_id=incident_id).exists())
+    if refusal:
+        raise ReportConflict(refusal, status=incident.status)
+    return _draft(incident, contributions=_contributions(incident), force=True, actor=actor, by_hand=True)
+
+
+def _contributions(incident: Incident) -> list[DraftContribution]:
+    contributions = []
+    for contributor in _contributors:
+        try:
+            contribution = contributor(incident)
+        except Exception:
+            logger.exception("report contributor %s failed for %s", contributor.__name__, incident.reference)
+            continue
+        if contribution is not None:
+            contributions.append(contribution)
+    return contributions
+
+
+def _draft(
+    incident: Incident, *, contributions: list[DraftContribution], force: bool, actor: Actor, by_hand: bool = False
+) -> Report | None:
+    """Write the draft in one short transaction, checking again under the incident's lock what was read before."""
     with transaction.atomic():
-        incident = Incident.objects.select_for_update().get(pk=incident_id)
-        if not force and not report_needed(incident):
-            return None
-        existing = Report.objects.filter(incident=incident).first()
-        if existing is not None:
+        locked = Incident.objects.select_for_update().get(pk=incident.pk)
+        existing = Report.objects.filter(incident=locked).first()
+        if by_hand:
+            refusal = _draft_refusal(locked, exists=existing is not None)
+            if refusal:
+                raise ReportConflict(refusal, status=locked.status)
+        elif existing is not None:
             return existing
-        report = Report.objects.create(incident=incident, title=incident.title[:200], **_draft_sections(incident))
+        elif not (force or report_needed(locked)) or locked.resolved_at != incident.resolved_at:
+            # Reopened (and maybe resolved again, which queued its own draft) since the figures were measured.
+            return None
+        try:
+            with transaction.atomic():
+                report = Report.objects.create(
+                    incident=locked, title=locked.title[:200], **_draft_sections(locked, contributions)
+                )
+        except IntegrityError:
+            # SQLite has no row locks: another drafter got there first. Theirs is the report.
+            if by_hand:
+                raise ReportConflict(f"{locked.reference} already has a report.", status=locked.status)
+            return Report.objects.get(incident=locked)
         timeline_entry_add(
-            incident=incident,
+            incident=locked,
             kind=TimelineKind.REPORT,
-            actor=Actor.system("Report drafter"),
+            actor=actor,
             text="Post-incident report drafted",
             data={"report": report.pk, "status": report.status},
         )
     return report
 
 
-@lifecycle.on_transition
-def _draft_on_resolution(incident_id: int, old: str, new: str, resolution: str) -> None:
+def report_draft_enqueue(incident_id: int, old: str, new: str, resolution: str) -> None:
+    """After a move commits (a lifecycle follow-up): queue the draft of an incident resolved as fixed."""
     if new == Status.RESOLVED and resolution == Resolution.FIXED:
-        report_draft_create(incident_id=incident_id)
+        from incidents.tasks import draft_report
+
+        draft_report.delay(incident_id)
+
+
+def incidents_awaiting_report(*, now=None, window: timedelta = timedelta(days=1), limit: int = 100) -> list[int]:
+    """Ids of recently resolved incidents whose report should exist by now but does not (a lost task)."""
+    now = now or timezone.now()
+    return list(
+        Incident.objects.filter(
+            status=Status.RESOLVED,
+            resolution=Resolution.FIXED,
+            severity__in=settings.REPORT_SEVERITIES,
+            resolved_at__gte=now - window,
+            resolved_at__lt=now - DRAFT_PATIENCE,
+            report__isnull=True,
+        )
+        .order_by("resolved_at")
+        .values_list("pk", flat=True)[:limit]
+    )
 
 
 def human_duration(delta: timedelta | None) -> str:
@@ -124,21 +254,7 @@ def time_in_states(incident: Incident) -> list[tuple[str, timedelta]]:
     return spans
 
 
-def _strongest_findings(incident: Incident, limit: int = 3) -> list[dict]:
-    from diagnostics.models import DiagnosticRun
-
-    rank = {"crit": 0, "warn": 1}
-    findings = [
-        finding
-        for run in DiagnosticRun.objects.filter(incident=incident).only("findings")
-        for finding in run.findings or []
-        if finding.get("status") in rank
-    ]
-    findings.sort(key=lambda f: rank[f["status"]])
-    return findings[:limit]
-
-
-def _draft_sections(incident: Incident) -> dict:
+def _draft_sections(incident: Incident, contributions: list[DraftContribution]) -> dict:
     services = ", ".join(incident.services.order_by("slug").values_list("slug", flat=True)) or "no service recorded"
     duration = human_duration((incident.resolved_at - incident.detected_at) if incident.resolved_at else None)
     acknowledged = ""
@@ -152,26 +268,22 @@ def _draft_sections(incident: Incident) -> dict:
         f"{incident.detected_at:%Y-%m-%d %H:%M} UTC.{acknowledged} Resolved after {duration}."
     )
 
-    findings = _strongest_findings(incident)
-    if findings:
-        root_cause = "Strongest diagnostic findings (confirm or replace):\n\n" + "\n".join(
-            f"- **{f['status'].upper()}** `{f['check']}`: {f['summary']}" for f in findings
-        )
-    else:
-        root_cause = TO_FILL
+    root_cause = "\n\n".join(c.root_cause for c in contributions if c.root_cause) or TO_FILL
 
     states = time_in_states(incident)
-    measured = impact_for_incident(incident)
-    if measured and measured[1]:
-        impact_lines, impact_data = measured[0] + ["- Data loss: " + TO_FILL], measured[1]
+    impact_lines = [line for c in contributions for line in c.impact_lines]
+    impact_data: dict = {}
+    for contribution in contributions:
+        impact_data.update(contribution.impact_data)
+    if impact_data:
+        impact_lines += ["- Data loss: " + TO_FILL]
     else:
-        impact_lines = (measured[0] if measured else []) + [
+        impact_lines += [
             "- Requests failed: " + TO_FILL,
             "- Error rate (peak / average): " + TO_FILL,
             "- Response time before vs during: " + TO_FILL,
             "- Data loss: " + TO_FILL,
         ]
-        impact_data = {}
     impact_lines += [f"- Time {name}: {human_duration(span)}" for name, span in states]
     resolution_notes = [
         entry.data.get("note")
@@ -207,17 +319,22 @@ def _fit_section(text: str) -> str:
 # Editing and review ---------------------------------------------------------------
 
 
+def report_guard_editable(report: Report) -> None:
+    """Refuse (ReportConflict, 409) edits to a report in review or approved."""
+    if report.status not in EDITABLE_STATUSES:
+        raise ReportConflict(
+            f"The report is {report.get_status_display().lower()}; it can be edited as a draft or after "
+            "changes are requested.",
+            status=report.status,
+            version=report.version,
+        )
+
+
 def report_update(*, report: Report, actor: Actor, version: int, changes: dict) -> Report:
     """Save edits made against ``version``; a stale version is refused, never overwritten."""
     with transaction.atomic():
         locked = Report.objects.select_for_update().get(pk=report.pk)
-        if locked.status not in EDITABLE_STATUSES:
-            raise ReportConflict(
-                f"The report is {locked.get_status_display().lower()}; it can be edited as a draft or after "
-                "changes are requested.",
-                status=locked.status,
-                version=locked.version,
-            )
+        report_guard_editable(locked)
         if version != locked.version:
             raise ReportConflict(
                 f"Someone saved this report since you opened it (version {locked.version}, yours {version}). "
@@ -270,6 +387,10 @@ def report_submit(*, report: Report, actor: Actor) -> Report:
 
 
 def report_request_changes(*, report: Report, actor: Actor, comment: str) -> Report:
+    """Send a report in review back to its authors, saying what should change (a blank comment is refused)."""
+    comment = comment.strip()
+    if not comment:
+        raise DomainInputError({"comment": ["Say what should change."]})
     with transaction.atomic():
         locked = _step(
             report, allowed_from=(ReportStatus.IN_REVIEW,), to=ReportStatus.CHANGES_REQUESTED, what="request changes on"

@@ -8,23 +8,26 @@ from django.utils import timezone
 
 from incidents import sla
 from incidents.actors import Actor
-from incidents.models import Incident, Service, Source, Status, TimelineKind
-from incidents.timeline import timeline_entry_add
+from incidents.errors import DomainConflict, DomainInputError
+from incidents.models import Incident, Service, Source, Status, TimelineEntry, TimelineKind
+from incidents.timeline import NOTE_BLANK, note_clean, note_problem, timeline_entry_add
 
 # Follow-ups of new incidents and newly affected services (e.g. running diagnostics),
-# registered by the apps that own them and run after commit with
-# (incident_id, [service ids]). A rolled-back incident runs nothing.
+# registered in the AppConfig.ready() of the apps that own them and run after commit
+# with (incident_id, [service ids]). A rolled-back incident runs nothing.
 _created_hooks: list[Callable[[int, list[int]], None]] = []
 _services_added_hooks: list[Callable[[int, list[int]], None]] = []
 
 
 def on_incident_created(hook: Callable[[int, list[int]], None]) -> Callable[[int, list[int]], None]:
-    _created_hooks.append(hook)
+    if hook not in _created_hooks:
+        _created_hooks.append(hook)
     return hook
 
 
 def on_services_added(hook: Callable[[int, list[int]], None]) -> Callable[[int, list[int]], None]:
-    _services_added_hooks.append(hook)
+    if hook not in _services_added_hooks:
+        _services_added_hooks.append(hook)
     return hook
 
 
@@ -33,13 +36,19 @@ def _run_hooks(hooks, incident_id: int, service_ids: list[int]) -> None:
         hook(incident_id, service_ids)
 
 
-class IncidentLockedError(Exception):
+class IncidentLockedError(DomainConflict):
     """The incident is reviewed: its record is closed to edits."""
 
-    def __init__(self, detail: str, *, status: str):
-        super().__init__(detail)
-        self.detail = detail
-        self.status = status
+
+def incident_is_frozen(incident: Incident) -> bool:
+    """A reviewed incident's record is closed: no edits, notes, diagnostics or mitigations (action items go on)."""
+    return incident.status == Status.REVIEWED
+
+
+def incident_guard_frozen(incident: Incident) -> None:
+    """Refuse any change to a reviewed incident's record (IncidentLockedError, a 409)."""
+    if incident_is_frozen(incident):
+        raise IncidentLockedError(f"{incident.reference} is reviewed; its record is closed.", status=incident.status)
 
 
 def incident_create(
@@ -112,8 +121,7 @@ def incident_update(
     """
     with transaction.atomic():
         locked = Incident.objects.select_for_update().get(pk=incident.pk)
-        if locked.status == Status.REVIEWED:
-            raise IncidentLockedError(f"{locked.reference} is reviewed; its record is closed.", status=locked.status)
+        incident_guard_frozen(locked)
         now = timezone.now()
         fields: set[str] = set()
 
@@ -200,7 +208,11 @@ def incident_update(
     return locked
 
 
-def note_add(*, incident: Incident, actor: Actor, text: str):
-    if incident.status == Status.REVIEWED:
-        raise IncidentLockedError(f"{incident.reference} is reviewed; its record is closed.", status=incident.status)
+def note_add(*, incident: Incident, actor: Actor, text: str) -> TimelineEntry:
+    """Add a note to the timeline: not blank, within NOTE_MAX_LENGTH, and not on a reviewed incident."""
+    text = note_clean(text)
+    problem = note_problem(text, required=NOTE_BLANK)
+    if problem:
+        raise DomainInputError({"text": [problem]})
+    incident_guard_frozen(incident)
     return timeline_entry_add(incident=incident, kind=TimelineKind.NOTE, actor=actor, text=text)

@@ -1,4 +1,7 @@
-"""Celery tasks of the incidents app: thin wrappers over sla.py and friends."""
+"""Celery tasks of the incidents app: thin wrappers over sla.py and friends.
+
+Their periodic schedule is set in ``IncidentsConfig.ready()``.
+"""
 
 from datetime import timedelta
 
@@ -56,3 +59,29 @@ def remind_overdue_action_items() -> int:
     from incidents.action_items import action_items_remind_overdue
 
     return action_items_remind_overdue()
+
+
+@shared_task(
+    name="incidents.tasks.draft_report",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    time_limit=300,
+    soft_time_limit=240,
+)
+def draft_report(incident_id: int) -> int | None:
+    """Draft a resolved incident's report. Idempotent: run twice, it finds the first draft and keeps it."""
+    from incidents.reports import report_draft_create
+
+    report = report_draft_create(incident_id=incident_id)
+    return report.pk if report else None
+
+
+@shared_task(name="incidents.tasks.draft_missing_reports", time_limit=60, soft_time_limit=50)
+def draft_missing_reports() -> int:
+    """Safety net: queue again the drafts that should exist by now (the broker was down, the task was lost)."""
+    from incidents.reports import incidents_awaiting_report
+
+    waiting = incidents_awaiting_report()
+    for incident_id in waiting:
+        draft_report.delay(incident_id)
+    return len(waiting)

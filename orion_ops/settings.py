@@ -9,7 +9,6 @@ ALLOWED_HOSTS and HTTPS=1. See the README's configuration table.
 import secrets
 from pathlib import Path
 
-from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 from orion_ops.env import (
@@ -297,28 +296,7 @@ CELERY.update(
         "broker_connection_retry_on_startup": True,
         "beat_schedule_filename": str(VAR_DIR / "celerybeat-schedule"),
         "timezone": "UTC",
-        "beat_schedule": {
-            "sla-breaches": {
-                "task": "incidents.tasks.mark_sla_breaches",
-                "schedule": float(SLA_CHECK_INTERVAL_SECONDS),
-            },
-            "process-pending-alert-payloads": {
-                "task": "incidents.tasks.process_pending_payloads",
-                "schedule": 30.0,
-            },
-            "purge-alert-payloads": {
-                "task": "incidents.tasks.purge_alert_payloads",
-                "schedule": 6 * 3600.0,
-            },
-            "remind-overdue-action-items": {
-                "task": "incidents.tasks.remind_overdue_action_items",
-                "schedule": crontab(hour=ACTION_ITEM_REMINDER_HOUR_UTC, minute=0),
-            },
-            "purge-idempotency-keys": {
-                "task": "incidents.tasks.purge_idempotency_keys",
-                "schedule": 3600.0,
-            },
-        },
+        # The periodic tasks are registered by each app in its AppConfig.ready().
     }
 )
 

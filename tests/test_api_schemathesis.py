@@ -59,7 +59,7 @@ def _seed(server) -> dict:
     IncidentFactory(title="Checkout error rate 7.4%", severity="P1", services=[checkout])
     fixed = IncidentFactory(title="Task queue backlog", severity="P2", services=[checkout])
     lifecycle.transition(fixed, "acknowledged", actor=actor)
-    lifecycle.transition(fixed, "resolved", actor=actor, resolution="fixed")
+    lifecycle.transition(fixed, "resolved", actor=actor, resolution="fixed", note="drained the queue")
     reports.report_draft_create(incident_id=fixed.pk)
     action_item_create(incident=fixed, actor=actor, title="Alert on queue depth", owner=engineer)
     _, alertmanager_token = integration_create(name="prod alertmanager", kind="alertmanager")

@@ -30,7 +30,7 @@ def data(engineer):
     open_incident = IncidentFactory(title="Checkout 5xx above 5%", severity="P1", services=[service])
     fixed = IncidentFactory(title="Task queue backlog", severity="P2", services=[service])
     lifecycle.transition(fixed, "acknowledged", actor=actor)
-    lifecycle.transition(fixed, "resolved", actor=actor, resolution="fixed")
+    lifecycle.transition(fixed, "resolved", actor=actor, resolution="fixed", note="drained the queue")
     report = reports.report_draft_create(incident_id=fixed.pk)
     item = action_item_create(incident=fixed, actor=actor, title="Alert on queue depth")
     return {"incident": open_incident, "fixed": fixed, "report": report, "item": item}

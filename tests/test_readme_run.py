@@ -1,4 +1,4 @@
-"""The README's run command, for real: embedded SQLite, filesystem broker, worker and beat."""
+"""The README's run command, for real: embedded SQLite, filesystem broker, worker and beat (SLA checks, reports)."""
 
 import os
 import re
@@ -82,6 +82,21 @@ def test_run_command_serves_the_dashboard_api(embedded_env, tmp_path):
                 break
             time.sleep(1)
         assert "sla_breached" in kinds, log_path.read_text()[-3000:]
+
+        # Resolving as fixed answers at once; the worker drafts the report from the filesystem broker.
+        incident = f"{base}/api/v1/incidents/{created.json()['id']}"
+        resolved = requests.post(
+            f"{incident}/transition/", json={"to": "resolved", "note": "failed over to the standby"},
+            headers=headers, timeout=10,
+        )  # fmt: skip
+        assert resolved.status_code == 200, resolved.text
+        deadline = time.monotonic() + 60
+        report = requests.get(f"{incident}/report/", headers=headers, timeout=10)
+        while report.status_code == 404 and time.monotonic() < deadline:
+            time.sleep(1)
+            report = requests.get(f"{incident}/report/", headers=headers, timeout=10)
+        assert report.status_code == 200, log_path.read_text()[-3000:]
+        assert report.json()["status"] == "draft" and "failed over to the standby" in report.json()["resolution"]
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         try:

@@ -1,11 +1,15 @@
-"""JSON errors for everything under /api/, with the status code that fits."""
+"""JSON errors for everything under /api/, with the status code that fits.
+
+The domain's refusals are translated here and only here: ``DomainInputError`` → 400 with its
+field errors, ``DomainConflict`` (an illegal move, a reviewed incident, a report step out of
+order) → 409 ``{detail, status, …}``.
+"""
 
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from incidents.lifecycle import TransitionError, TransitionInputError
-from incidents.services import IncidentLockedError
+from incidents.errors import DomainConflict, DomainInputError
 
 
 class Conflict(exceptions.APIException):
@@ -14,9 +18,9 @@ class Conflict(exceptions.APIException):
 
 
 def exception_handler(exc, context):
-    if isinstance(exc, (TransitionError, IncidentLockedError)):
-        return Response({"detail": exc.detail, "status": exc.status}, status=status.HTTP_409_CONFLICT)
-    if isinstance(exc, TransitionInputError):
+    if isinstance(exc, DomainConflict):
+        return Response(exc.body(), status=status.HTTP_409_CONFLICT)
+    if isinstance(exc, DomainInputError):
         return Response(exc.errors, status=status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, exceptions.UnsupportedMediaType):
         # Clients get a 400 that says what to send, like any other malformed request.

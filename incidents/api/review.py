@@ -28,14 +28,9 @@ from incidents.models import (
     Incident,
     Report,
     Service,
-    Status,
 )
 
 REPORT_CONFLICT = OpenApiResponse(description="Out of order, or a stale version: `{detail, status, version}`.")
-
-
-def _conflict(exc: reports.ReportConflict) -> Response:
-    return Response({"detail": exc.detail, "status": exc.status, "version": exc.version}, status=409)
 
 
 class ReportView(APIView):
@@ -52,6 +47,8 @@ class ReportView(APIView):
         if report is None:
             from rest_framework.exceptions import NotFound
 
+            if reports.report_drafting(incident, None):
+                raise NotFound(f"{incident.reference}'s report is being drafted; ask again in a moment.")
             raise NotFound(
                 f"{incident.reference} has no report. Reports are drafted when a P0–P2 incident is resolved as "
                 "fixed; POST here to draft one for another resolved incident."
@@ -74,12 +71,9 @@ class ReportView(APIView):
         form.is_valid(raise_exception=True)
         changes = dict(form.validated_data)
         version = changes.pop("version")
-        try:
-            report = reports.report_update(
-                report=report, actor=Actor.for_request(request), version=version, changes=changes
-            )
-        except reports.ReportConflict as exc:
-            return _conflict(exc)
+        report = reports.report_update(
+            report=report, actor=Actor.for_request(request), version=version, changes=changes
+        )
         return Response(ReportSerializer(report).data)
 
     @extend_schema(
@@ -90,13 +84,7 @@ class ReportView(APIView):
     )
     def post(self, request, pk):
         incident = self._incident(pk)
-        if Report.objects.filter(incident=incident).exists():
-            return Response({"detail": "This incident already has a report.", "status": incident.status}, status=409)
-        if incident.status != Status.RESOLVED:
-            return Response(
-                {"detail": "Only a resolved incident gets a report.", "status": incident.status}, status=409
-            )
-        report = reports.report_draft_create(incident_id=incident.pk, force=True)
+        report = reports.report_draft_request(incident_id=incident.pk, actor=Actor.for_request(request))
         return Response(ReportSerializer(report).data, status=status.HTTP_201_CREATED)
 
 
@@ -107,19 +95,14 @@ class ReportStepView(APIView):
     def post(self, request, pk):
         report = get_object_or_404(Report.objects.select_related("incident"), incident_id=pk)
         actor = Actor.for_request(request)
-        try:
-            if self.step == "submit":
-                report = reports.report_submit(report=report, actor=actor)
-            elif self.step == "approve":
-                report = reports.report_approve(report=report, actor=actor)
-            else:
-                form = RequestChangesSerializer(data=request.data)
-                form.is_valid(raise_exception=True)
-                report = reports.report_request_changes(
-                    report=report, actor=actor, comment=form.validated_data["comment"]
-                )
-        except reports.ReportConflict as exc:
-            return _conflict(exc)
+        if self.step == "submit":
+            report = reports.report_submit(report=report, actor=actor)
+        elif self.step == "approve":
+            report = reports.report_approve(report=report, actor=actor)
+        else:
+            form = RequestChangesSerializer(data=request.data)
+            form.is_valid(raise_exception=True)
+            report = reports.report_request_changes(report=report, actor=actor, comment=form.validated_data["comment"])
         return Response(ReportSerializer(report).data)
 
 

@@ -1,11 +1,14 @@
 from django.contrib.auth import get_user_model
 from django.utils import timezone
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from incidents import lifecycle
 from incidents.api.fields import DateTimeField
 from incidents.models import (
+    NOTE_MAX_LENGTH,
     REPORT_SECTION_MAX_LENGTH,
+    REVIEW_COMMENT_MAX_LENGTH,
     ActionItem,
     AlertPayload,
     Incident,
@@ -17,8 +20,24 @@ from incidents.models import (
     Status,
     TimelineEntry,
 )
+from incidents.timeline import NOTE_TOO_LONG
 
 User = get_user_model()
+
+
+def note_field(**kwargs) -> serializers.CharField:
+    """A note's text: the domain's limit, with the domain's message. Whether it may be blank is the domain's call."""
+    kwargs.setdefault("required", False)
+    kwargs.setdefault("default", "")
+    return serializers.CharField(
+        max_length=NOTE_MAX_LENGTH, allow_blank=True, error_messages={"max_length": NOTE_TOO_LONG}, **kwargs
+    )
+
+
+@extend_schema_field({"type": "string", "enum": [r.value for r in lifecycle.PERSON_RESOLUTIONS], "default": "fixed"})
+class ResolutionField(serializers.CharField):
+    """How a move to resolved ends, checked by ``lifecycle.transition`` (the browser's rule too);
+    documented as the resolutions a person may pick."""
 
 
 class ServiceSerializer(serializers.ModelSerializer):
@@ -168,8 +187,11 @@ class IncidentUpdateSerializer(serializers.Serializer):
 
 class TransitionSerializer(serializers.Serializer):
     to = serializers.ChoiceField(choices=Status.choices)
-    note = serializers.CharField(max_length=5000, required=False, allow_blank=True, default="")
-    resolution = serializers.ChoiceField(choices=Resolution.choices, required=False)
+    note = note_field(help_text="Required when a person mitigates or resolves: say what was done.")
+    resolution = ResolutionField(
+        required=False,
+        help_text="Only with to=resolved. auto_resolved is alert intake's; duplicate needs duplicate_of.",
+    )
     duplicate_of = serializers.IntegerField(required=False, min_value=1)
     expected_status = serializers.ChoiceField(
         choices=Status.choices,
@@ -179,7 +201,7 @@ class TransitionSerializer(serializers.Serializer):
 
 
 class AcknowledgeSerializer(serializers.Serializer):
-    note = serializers.CharField(max_length=5000, required=False, allow_blank=True, default="")
+    note = note_field()
 
 
 class TimelineEntrySerializer(serializers.ModelSerializer):
@@ -199,12 +221,9 @@ class TimelineEntrySerializer(serializers.ModelSerializer):
 
 
 class NoteSerializer(serializers.Serializer):
-    text = serializers.CharField(max_length=20000)
+    """A note as sent; ``services.note_add`` refuses a blank one."""
 
-    def validate_text(self, value: str) -> str:
-        if not value.strip():
-            raise serializers.ValidationError("A note cannot be blank.")
-        return value
+    text = note_field(required=True, default=serializers.empty)
 
 
 class IncidentAlertSerializer(serializers.ModelSerializer):
@@ -312,12 +331,11 @@ class ReportUpdateSerializer(serializers.Serializer):
 
 
 class RequestChangesSerializer(serializers.Serializer):
-    comment = serializers.CharField(max_length=10000)
+    """The comment as sent; ``reports.report_request_changes`` refuses a blank one."""
 
-    def validate_comment(self, value):
-        if not value.strip():
-            raise serializers.ValidationError("Say what should change.")
-        return value
+    comment = serializers.CharField(
+        max_length=REVIEW_COMMENT_MAX_LENGTH, required=False, allow_blank=True, default="", help_text="Required."
+    )
 
 
 class ActionItemSerializer(serializers.ModelSerializer):

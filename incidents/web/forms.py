@@ -10,10 +10,12 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 from django.utils.text import normalize_newlines
 
-from incidents import insights
+from incidents import insights, lifecycle
 from incidents.models import (
+    NOTE_MAX_LENGTH,
     OPEN_STATUSES,
     REPORT_SECTION_MAX_LENGTH,
+    REVIEW_COMMENT_MAX_LENGTH,
     ActionItemPriority,
     ActionItemStatus,
     ActionItemType,
@@ -22,6 +24,7 @@ from incidents.models import (
     Severity,
     Status,
 )
+from incidents.timeline import NOTE_TOO_LONG
 from incidents.web import reads, throttle
 
 # What each severity means, shown beside the choice when filing.
@@ -32,11 +35,8 @@ SEVERITY_CRITERIA = {
     Severity.P3: "Minor bug or cosmetic issue.",
 }
 
-# Resolutions a person picks; auto_resolved belongs to alert intake.
-PERSON_RESOLUTIONS = [(r.value, r.label) for r in (Resolution.FIXED, Resolution.FALSE_ALARM, Resolution.DUPLICATE)]
-
-# Moves that must say what was done, so the timeline tells the story.
-MOVES_NEEDING_NOTE = {Status.MITIGATED: "Say what mitigated it.", Status.RESOLVED: "Say how it was resolved."}
+# The resolutions offered to a person (lifecycle decides which are allowed).
+PERSON_RESOLUTION_CHOICES = [(r.value, r.label) for r in lifecycle.PERSON_RESOLUTIONS]
 
 
 class PlainLabelsForm(forms.Form):
@@ -132,11 +132,30 @@ def incident_reference_parse(value: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
+class NoteField(forms.CharField):
+    """A note's text, held to the domain's limit and message. Line breaks are counted as the browser counts them
+    (one each), as ``incidents.timeline.note_clean`` stores them. Whether a note is required is the domain's call."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("max_length", NOTE_MAX_LENGTH)
+        kwargs.setdefault("required", False)
+        kwargs.setdefault("error_messages", {"max_length": NOTE_TOO_LONG})
+        super().__init__(**kwargs)
+
+    def to_python(self, value):
+        return normalize_newlines(super().to_python(value))
+
+
 class TransitionForm(PlainLabelsForm):
+    """A move's fields as typed. The rules (which moves need a note, which resolutions a person may pick,
+    what a duplicate needs) are ``lifecycle.transition``'s: its refusals come back as field errors."""
+
     to = forms.ChoiceField(choices=Status.choices, widget=forms.HiddenInput)
     expected_status = forms.ChoiceField(choices=Status.choices, required=False, widget=forms.HiddenInput)
-    note = forms.CharField(max_length=20000, required=False, widget=forms.Textarea(attrs={"rows": 3}))
-    resolution = forms.ChoiceField(choices=PERSON_RESOLUTIONS, required=False, initial=Resolution.FIXED)
+    note = NoteField(widget=forms.Textarea(attrs={"rows": 3}))
+    resolution = forms.CharField(
+        required=False, initial=Resolution.FIXED, widget=forms.Select(choices=PERSON_RESOLUTION_CHOICES)
+    )
     duplicate_of = forms.CharField(
         max_length=20, required=False, label="Duplicate of", widget=forms.TextInput(attrs={"placeholder": "INC-123"})
     )
@@ -145,9 +164,6 @@ class TransitionForm(PlainLabelsForm):
         # Ids unique per move: the page shows one form per allowed move.
         kwargs.setdefault("auto_id", f"id_{move}_%s" if move else "id_%s")
         super().__init__(*args, **kwargs)
-
-    def clean_note(self):
-        return self.cleaned_data["note"].strip()
 
     def clean_duplicate_of(self):
         raw = self.cleaned_data["duplicate_of"]
@@ -160,21 +176,13 @@ class TransitionForm(PlainLabelsForm):
 
     def clean(self):
         cleaned = super().clean()
-        to = cleaned.get("to")
-        if to in MOVES_NEEDING_NOTE and not cleaned.get("note"):
-            self.add_error("note", MOVES_NEEDING_NOTE[to])
-        if to == Status.RESOLVED:
-            resolution = cleaned.get("resolution") or Resolution.FIXED
-            cleaned["resolution"] = resolution
-            if (
-                resolution == Resolution.DUPLICATE
-                and not cleaned.get("duplicate_of")
-                and "duplicate_of" not in self.errors
-            ):
-                self.add_error("duplicate_of", "Name the incident this one duplicates.")
-            if resolution != Resolution.DUPLICATE:
+        if cleaned.get("to") == Status.RESOLVED:
+            cleaned["resolution"] = cleaned.get("resolution") or None
+            if cleaned["resolution"] != Resolution.DUPLICATE:
+                # The field stays in the page for every resolution; only a duplicate sends it on.
                 cleaned["duplicate_of"] = None
         else:
+            # Only the resolve form shows these fields.
             cleaned["resolution"] = None
             cleaned["duplicate_of"] = None
         return cleaned
@@ -196,17 +204,12 @@ class CommanderForm(PlainLabelsForm):
 
 
 class NoteForm(PlainLabelsForm):
-    text = forms.CharField(
-        max_length=20000,
+    """A note as typed; ``services.note_add`` refuses a blank one."""
+
+    text = NoteField(
         label="Add a note",
         widget=forms.Textarea(attrs={"rows": 3, "placeholder": "What you see, what you tried, what is next."}),
     )
-
-    def clean_text(self):
-        text = self.cleaned_data["text"].strip()
-        if not text:
-            raise ValidationError("Write something first.")
-        return text
 
 
 def _with_any(choices, label="Any"):
@@ -328,20 +331,16 @@ class SectionPreviewForm(forms.Form):
 
 
 class RequestChangesForm(PlainLabelsForm):
+    """The comment as typed; ``reports.report_request_changes`` refuses a blank one."""
+
     comment = forms.CharField(
-        max_length=10000,
-        error_messages={"required": "Say what should change."},
+        max_length=REVIEW_COMMENT_MAX_LENGTH,
+        required=False,
         label="What should change?",
         widget=forms.Textarea(
             attrs={"rows": 3, "placeholder": "The root cause names a symptom; say why the pool ran out."}
         ),
     )
-
-    def clean_comment(self):
-        comment = self.cleaned_data["comment"].strip()
-        if not comment:
-            raise ValidationError("Say what should change.")
-        return comment
 
 
 class ActionItemForm(PlainLabelsForm):

@@ -1,7 +1,7 @@
-"""The incident page's panels from the Review step: its report (order 40) and its action items (order 50).
+"""Contexts of the incident page's panels from this app: alerts (order 15), report (40), action items (50).
 
-Registered when the browser URLs load (``incidents.web.urls`` imports this module): the incident page
-is only reachable through them, so the panels are always there before it renders.
+Registered in ``IncidentsConfig.ready()``. A view that re-renders the page after a refused form passes
+the bound form to its panel through ``panel_extra`` (see ``incident_page_render``), never on the request.
 """
 
 from django.db.models import Count, F, Max
@@ -11,16 +11,31 @@ from incidents import panels, reports
 from incidents.models import ActionItem, IncidentAlert, Report, Status
 from incidents.web import reads
 from incidents.web.access import can_act
-from incidents.web.views import action_items
+from incidents.web.forms import ActionItemForm
+
+ALERTS_SHOWN = 20
 
 
 def report_panel_context(request, incident) -> dict:
+    """The report's status, or why there is none; ``report_drafting`` while the worker drafts it.
+
+    The page's live updates re-render this panel when a ``report`` timeline entry arrives or the
+    incident's status changes, so "Drafting the report…" turns into the draft without a reload.
+    """
     report = reads.report_for_page(incident)
+    drafting = reports.report_drafting(incident, report)
+    overdue = drafting and reports.report_draft_overdue(incident)
     return {
         "report": report,
         "report_url": reverse("report-page", args=[incident.pk]),
         "report_expected": reports.report_needed(incident),
-        "can_draft": report is None and can_act(request.user) and incident.status == Status.RESOLVED,
+        "report_drafting": drafting,
+        "report_draft_overdue": overdue,
+        # While the worker drafts, a second draft by hand would only race it; once overdue, it is the way out.
+        "can_draft": report is None
+        and can_act(request.user)
+        and incident.status == Status.RESOLVED
+        and (not drafting or overdue),
         "severities": reads.report_severities(),
     }
 
@@ -33,25 +48,16 @@ def action_items_panel_version(incident) -> list:
     return [panels.watch(ActionItem.objects.filter(incident=incident), Count("id"), Max("updated_at"))]
 
 
-panels.register(
-    key="report",
-    title="Post-incident report",
-    template="reports/_incident_panel.html",
-    order=40,
-    context=report_panel_context,
-    version=report_panel_version,
-)
-panels.register(
-    key="action-items",
-    title="Action items",
-    template="action_items/_incident_panel.html",
-    order=50,
-    context=action_items.panel_context,
-    version=action_items_panel_version,
-)
-
-
-ALERTS_SHOWN = 20
+def action_items_panel_context(request, incident) -> dict:
+    """The incident's action items, and the form to add one (the refused one, re-rendered with its errors)."""
+    acting = can_act(request.user)
+    return {
+        "action_items": reads.annotate_overdue(reads.action_items_for_incident(incident)),
+        "action_item_form": ActionItemForm() if acting else None,
+        "items_acting": acting,
+        "origin": "incident",
+        "return_to": reverse("incident-detail", args=[incident.pk]) + "#panel-action-items",
+    }
 
 
 def alerts_panel_context(request, incident) -> dict:
@@ -68,13 +74,3 @@ def alerts_panel_version(incident) -> list:
     # Intake counts repeats on the incident row without touching its updated_at.
     alerts = IncidentAlert.objects.filter(incident=incident)
     return [F("occurrences"), panels.watch(alerts, Count("id"), Max("last_seen_at"))]
-
-
-panels.register(
-    key="alerts",
-    title="Alerts",
-    template="incidents/_alerts_panel.html",
-    order=15,
-    context=alerts_panel_context,
-    version=alerts_panel_version,
-)

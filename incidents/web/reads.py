@@ -127,6 +127,21 @@ def action_items_for_incident(incident: Incident) -> list[ActionItem]:
     )
 
 
+def overdue_days(item: ActionItem, today) -> int:
+    """Days past its due date for an open item, else 0."""
+    if item.status != ActionItemStatus.OPEN or item.due_date is None or item.due_date >= today:
+        return 0
+    return (today - item.due_date).days
+
+
+def annotate_overdue(items: list[ActionItem]) -> list[ActionItem]:
+    """Each item with ``overdue_days`` for the templates."""
+    today = timezone.localdate()
+    for item in items:
+        item.overdue_days = overdue_days(item, today)
+    return items
+
+
 def action_items_board(*, filters: dict, user) -> QuerySet[ActionItem]:
     """Action items for the board (open by default), soonest due first, narrowed by filters."""
     items = ActionItem.objects.select_related("owner", "incident").prefetch_related("incident__services")

@@ -2,7 +2,6 @@
 
 from django.urls import path
 
-from incidents.web import panels  # noqa: F401  (registers the report and action items panels)
 from incidents.web.views import (
     action_items,
     auth,

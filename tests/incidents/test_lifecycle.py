@@ -37,10 +37,17 @@ EXPECTED_ALLOWED = {
 }
 
 
+def note_for(to: str) -> str:
+    """A person's mitigation and resolution say what was done."""
+    return "what was done" if to in lifecycle.MOVES_NEEDING_NOTE else ""
+
+
 def incident_in(status, actor):
     incident = IncidentFactory(severity="P1")
     for step in PATH_TO[status]:
-        incident = lifecycle.transition(incident, step, actor=actor, via_report_approval=step == Status.REVIEWED)
+        incident = lifecycle.transition(
+            incident, step, actor=actor, note=note_for(step), via_report_approval=step == Status.REVIEWED
+        )
     return incident
 
 
@@ -56,7 +63,9 @@ def test_every_move(old, new, engineer):
     entries_before = TimelineEntry.objects.filter(incident=incident).count()
     allowed = (old, new) in EXPECTED_ALLOWED
     if allowed:
-        moved = lifecycle.transition(incident, new, actor=actor, via_report_approval=new == Status.REVIEWED)
+        moved = lifecycle.transition(
+            incident, new, actor=actor, note=note_for(new), via_report_approval=new == Status.REVIEWED
+        )
         assert moved.status == new
         assert Incident.objects.get(pk=incident.pk).status == new
         entry = TimelineEntry.objects.filter(incident=incident).order_by("-id").first()
@@ -66,7 +75,7 @@ def test_every_move(old, new, engineer):
         assert TimelineEntry.objects.filter(incident=incident).count() == entries_before + 1
     else:
         with pytest.raises(TransitionError) as error:
-            lifecycle.transition(incident, new, actor=actor, via_report_approval=True)
+            lifecycle.transition(incident, new, actor=actor, note=note_for(new), via_report_approval=True)
         assert error.value.status == old
         assert Incident.objects.get(pk=incident.pk).status == old
         assert TimelineEntry.objects.filter(incident=incident).count() == entries_before
@@ -84,7 +93,7 @@ def test_every_move(old, new, engineer):
 def test_move_sets_its_timestamp(to, field, engineer):
     incident = IncidentFactory()
     before = timezone.now()
-    moved = lifecycle.transition(incident, to, actor=Actor.for_user(engineer))
+    moved = lifecycle.transition(incident, to, actor=Actor.for_user(engineer), note=note_for(to))
     stamp = getattr(Incident.objects.get(pk=incident.pk), field)
     assert stamp is not None and stamp >= before
     assert getattr(moved, field) == stamp
@@ -142,25 +151,64 @@ def test_reviewed_only_through_report_approval(engineer):
 
 def test_resolution_defaults_to_fixed(engineer):
     incident = IncidentFactory()
-    lifecycle.transition(incident, Status.RESOLVED, actor=Actor.for_user(engineer))
+    lifecycle.transition(incident, Status.RESOLVED, actor=Actor.for_user(engineer), note="restarted")
     assert Incident.objects.get(pk=incident.pk).resolution == Resolution.FIXED
 
 
 def test_duplicate_needs_the_original(engineer):
     original, incident = IncidentFactory(), IncidentFactory()
     actor = Actor.for_user(engineer)
+    resolve = {"actor": actor, "note": "same outage", "resolution": Resolution.DUPLICATE}
     with pytest.raises(TransitionInputError) as error:
-        lifecycle.transition(incident, Status.RESOLVED, actor=actor, resolution=Resolution.DUPLICATE)
+        lifecycle.transition(incident, Status.RESOLVED, **resolve)
     assert "duplicate_of" in error.value.errors
     with pytest.raises(TransitionInputError):
-        lifecycle.transition(
-            incident, Status.RESOLVED, actor=actor, resolution=Resolution.DUPLICATE, duplicate_of_id=incident.pk
-        )
-    lifecycle.transition(
-        incident, Status.RESOLVED, actor=actor, resolution=Resolution.DUPLICATE, duplicate_of_id=original.pk
-    )
+        lifecycle.transition(incident, Status.RESOLVED, duplicate_of_id=incident.pk, **resolve)
+    lifecycle.transition(incident, Status.RESOLVED, duplicate_of_id=original.pk, **resolve)
     incident.refresh_from_db()
     assert incident.duplicate_of == original
+
+
+@pytest.mark.parametrize(("to", "message"), list(lifecycle.MOVES_NEEDING_NOTE.items()))
+@pytest.mark.parametrize("note", ["", "   \n "])
+def test_a_person_says_what_mitigated_or_resolved_it(engineer, to, message, note):
+    incident = IncidentFactory()
+    with pytest.raises(TransitionInputError) as error:
+        lifecycle.transition(incident, to, actor=Actor.for_user(engineer), note=note)
+    assert error.value.errors == {"note": [message]}
+    assert Incident.objects.get(pk=incident.pk).status == Status.DETECTED
+
+
+def test_an_integration_resolves_without_a_note():
+    incident = IncidentFactory()
+    lifecycle.transition(incident, Status.RESOLVED, actor=Actor.integration("events"))
+    assert Incident.objects.get(pk=incident.pk).status == Status.RESOLVED
+
+
+def test_a_person_cannot_resolve_as_auto_resolved(engineer):
+    incident = IncidentFactory()
+    with pytest.raises(TransitionInputError) as error:
+        lifecycle.transition(
+            incident, Status.RESOLVED, actor=Actor.for_user(engineer), note="it went away", resolution="auto_resolved"
+        )
+    assert error.value.errors == {"resolution": [lifecycle.AUTO_RESOLVED_BY_PERSON]}
+    stored = Incident.objects.get(pk=incident.pk)
+    assert stored.status == Status.DETECTED and stored.acknowledged_at is None
+
+
+def test_a_move_note_is_trimmed_and_held_to_the_note_limit(engineer):
+    from incidents.models import NOTE_MAX_LENGTH
+
+    incident = IncidentFactory()
+    with pytest.raises(TransitionInputError) as error:
+        lifecycle.transition(
+            incident, Status.ACKNOWLEDGED, actor=Actor.for_user(engineer), note="n" * (NOTE_MAX_LENGTH + 1)
+        )
+    assert error.value.errors["note"] == [f"A note holds at most {NOTE_MAX_LENGTH:,} characters. Link long logs "
+                                          "rather than pasting them."]  # fmt: skip
+    lifecycle.transition(incident, Status.ACKNOWLEDGED, actor=Actor.for_user(engineer), note="  on it\r\nnow \n")
+    entry = incident.timeline.order_by("-id").first()
+    assert entry.data["note"] == "on it\nnow"
 
 
 def test_resolution_only_when_resolving(engineer):
@@ -199,7 +247,7 @@ def test_follow_up_hooks_run_after_commit(engineer, django_capture_on_commit_cal
     try:
         incident = IncidentFactory()
         with django_capture_on_commit_callbacks(execute=True):
-            lifecycle.transition(incident, Status.RESOLVED, actor=Actor.for_user(engineer))
+            lifecycle.transition(incident, Status.RESOLVED, actor=Actor.for_user(engineer), note="rolled back")
             assert seen == []
         assert seen == [(incident.pk, "detected", "resolved", "fixed")]
     finally:

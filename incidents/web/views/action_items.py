@@ -9,17 +9,18 @@ from django.core.paginator import Paginator
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from incidents import roles, selectors
 from incidents.action_items import action_item_create, action_item_update
 from incidents.actors import Actor
-from incidents.models import ActionItem, ActionItemStatus, Incident
+from incidents.models import ActionItem, ActionItemStatus
 from incidents.web import reads
 from incidents.web.access import can_act, role_required
 from incidents.web.forms import ActionItemFilterForm, ActionItemForm, ActionItemStatusForm
+from incidents.web.views.incidents import incident_page_render
+from incidents.web.views.reports import report_page_render
 
 PAGE_SIZE = 50
 STATUS_DONE_MESSAGE = {
@@ -27,20 +28,6 @@ STATUS_DONE_MESSAGE = {
     ActionItemStatus.WONT_DO: "closed as won't do",
     ActionItemStatus.OPEN: "reopened",
 }
-
-
-def overdue_days(item: ActionItem, today) -> int:
-    """Days past its due date for an open item, else 0."""
-    if item.status != ActionItemStatus.OPEN or item.due_date is None or item.due_date >= today:
-        return 0
-    return (today - item.due_date).days
-
-
-def annotate_overdue(items: list[ActionItem]) -> list[ActionItem]:
-    today = timezone.localdate()
-    for item in items:
-        item.overdue_days = overdue_days(item, today)
-    return items
 
 
 def _back(request, fallback: str) -> str:
@@ -63,7 +50,7 @@ def action_item_board(request):
         "action_items/board.html",
         {
             "page": page,
-            "items": annotate_overdue(list(page.object_list)),
+            "items": reads.annotate_overdue(list(page.object_list)),
             "filter_form": filter_form,
             "filtered": bool(filters),
             "counts": reads.action_item_counts(user=request.user),
@@ -83,13 +70,12 @@ def action_item_add(request, pk):
     if not form.is_valid():
         messages.error(request, "Check the action item's fields; it was not added.")
         if origin == "report":
-            from incidents.web.views.reports import _render_report
-
-            return _render_report(request, incident, reads.report_for_page(incident), status=400, action_item_form=form)
-        from incidents.web.views.incidents import _page
-
-        request.action_item_form = form  # read by the action items panel
-        return _page(request, incident, status=400)
+            return report_page_render(
+                request, incident, reads.report_for_page(incident), status=400, action_item_form=form
+            )
+        return incident_page_render(
+            request, incident, status=400, panel_extra={"action-items": {"action_item_form": form}}
+        )
     item = action_item_create(incident=incident, actor=Actor.for_user(request.user), **form.cleaned_data)
     owner = item.owner.get_username() if item.owner else "nobody yet"
     messages.success(request, f"Action item added to {incident.reference}: {item.title} (owner {owner}).")
@@ -113,15 +99,3 @@ def action_item_status(request, item_pk):
     updated = action_item_update(item=item, actor=Actor.for_user(request.user), status=status)
     messages.success(request, f"“{updated.title}” ({updated.incident.reference}) {STATUS_DONE_MESSAGE[status]}.")
     return HttpResponseRedirect(_back(request, fallback))
-
-
-def panel_context(request, incident: Incident) -> dict:
-    """The incident page's action items panel."""
-    acting = can_act(request.user)
-    return {
-        "action_items": annotate_overdue(reads.action_items_for_incident(incident)),
-        "action_item_form": getattr(request, "action_item_form", None) or (ActionItemForm() if acting else None),
-        "items_acting": acting,
-        "origin": "incident",
-        "return_to": reverse("incident-detail", args=[incident.pk]) + "#panel-action-items",
-    }

@@ -13,8 +13,9 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from incidents import lifecycle, panels, roles, selectors
 from incidents.actors import Actor
+from incidents.errors import DomainConflict, DomainInputError
 from incidents.models import Incident, Resolution, Status, TimelineEntry, TimelineKind
-from incidents.services import IncidentLockedError, incident_create, incident_update, note_add
+from incidents.services import incident_create, incident_is_frozen, incident_update, note_add
 from incidents.templatetags.orion import abs_time, sla_target
 from incidents.web import live, reads
 from incidents.web.access import can_act, role_required, wants_json
@@ -89,12 +90,15 @@ def _timeline_order(request) -> bool:
     return request.GET.get("order", "desc") != "asc"
 
 
-def _panels(request, incident, base: dict) -> list[dict]:
-    """Registered panels (diagnostics, runbook, report, …) in order. A failing panel does not take the page down."""
+def _panels(request, incident, base: dict, extra: dict[str, dict] | None = None) -> list[dict]:
+    """Registered panels (diagnostics, runbook, report, …) in order. A failing panel does not take the page down.
+
+    ``extra`` is context for one panel by key, such as a refused form to show again with its errors.
+    """
     rendered = []
     for panel in panels.registered():
         try:
-            context = {**base, **panel.context(request, incident)}
+            context = {**base, **panel.context(request, incident), **(extra or {}).get(panel.key, {})}
             html = render_to_string(panel.template, context, request=request)
         except Exception:
             logger.exception("incident panel %r failed for incident %s", panel.key, incident.pk)
@@ -103,8 +107,12 @@ def _panels(request, incident, base: dict) -> list[dict]:
     return rendered
 
 
+def _acting(request, incident) -> bool:
+    return can_act(request.user) and not incident_is_frozen(incident)
+
+
 def actions_context(request, incident, *, move_forms=None, severity_form=None, commander_form=None) -> dict:
-    acting = can_act(request.user) and incident.status != Status.REVIEWED
+    acting = _acting(request, incident)
     moves = []
     if acting:
         for to in lifecycle.allowed_moves(incident.status):
@@ -116,8 +124,8 @@ def actions_context(request, incident, *, move_forms=None, severity_form=None, c
                 {
                     "to": to,
                     "reopen": reopen,
-                    # Mitigating, resolving and reopening ask for words; the rest is one click.
-                    "asks": to in (Status.MITIGATED, Status.RESOLVED) or reopen,
+                    # Moves that need a note, and reopening, ask for words; the rest is one click.
+                    "asks": to in lifecycle.MOVES_NEEDING_NOTE or reopen,
                     "form": form,
                     "open": form.is_bound and bool(form.errors),
                 }
@@ -133,7 +141,8 @@ def actions_context(request, incident, *, move_forms=None, severity_form=None, c
     }
 
 
-def _fragments(request, incident, **forms) -> dict:
+def page_fragments(request, incident, **forms) -> dict:
+    """The incident page's header, actions and note form, rendered again (after an action, or for live updates)."""
     note_form = forms.pop("note_form", None)
     return {
         "header": live.fragment("incidents/_incident_header.html", request, incident=incident),
@@ -145,18 +154,19 @@ def _fragments(request, incident, **forms) -> dict:
             request,
             incident=incident,
             note_form=note_form or NoteForm(),
-            acting=can_act(request.user) and incident.status != Status.REVIEWED,
+            acting=_acting(request, incident),
         ),
     }
 
 
-def _page(request, incident, *, status=200, note_form=None, **forms):
+def incident_page_render(request, incident, *, status=200, note_form=None, panel_extra=None, **forms):
+    """The incident page. ``panel_extra`` passes context to one panel by key (a refused form, say)."""
     newest_first = _timeline_order(request)
     show_all = request.GET.get("all") == "1"
     entries, total = reads.timeline_entries(
         incident=incident, newest_first=newest_first, limit=None if show_all else TIMELINE_LIMIT
     )
-    acting = can_act(request.user) and incident.status != Status.REVIEWED
+    acting = _acting(request, incident)
     cursor, _ = live.cursor_now()
     context = {
         "incident": incident,
@@ -171,7 +181,9 @@ def _page(request, incident, *, status=200, note_form=None, **forms):
         "cursor": cursor,
         **actions_context(request, incident, **forms),
     }
-    context["panels"] = _panels(request, incident, {"incident": incident, "request": request, "can_act": acting})
+    context["panels"] = _panels(
+        request, incident, {"incident": incident, "request": request, "can_act": acting}, panel_extra
+    )
     return render(request, "incidents/detail.html", context, status=status)
 
 
@@ -179,7 +191,7 @@ def _page(request, incident, *, status=200, note_form=None, **forms):
 @role_required(roles.VIEWER)
 def incident_detail(request, pk):
     incident = get_object_or_404(selectors.incidents_for_detail(), pk=pk)
-    return _page(request, incident)
+    return incident_page_render(request, incident)
 
 
 # Actions ---------------------------------------------------------------------------------------------
@@ -207,7 +219,7 @@ def _answer(request, incident_id, *, message, status=200, **forms):
                 "message": message,
                 "level": level,
                 "status": incident.status,
-                "fragments": _fragments(request, incident, **forms),
+                "fragments": page_fragments(request, incident, **forms),
             },
             status=status,
         )
@@ -215,7 +227,7 @@ def _answer(request, incident_id, *, message, status=200, **forms):
         messages.success(request, message)
         return HttpResponseRedirect(_next_url(request, incident))
     messages.error(request, message)
-    return _page(request, incident, status=status, **forms)
+    return incident_page_render(request, incident, status=status, **forms)
 
 
 def conflict_message(incident: Incident, error: lifecycle.TransitionError, *, seen_status: str) -> str:
@@ -256,9 +268,8 @@ def incident_transition(request, pk):
         )
     except lifecycle.TransitionError as error:
         return _answer(request, pk, message=conflict_message(incident, error, seen_status=seen_status), status=409)
-    except lifecycle.TransitionInputError as error:
-        for field, problems in error.errors.items():
-            form.add_error(field if field in form.fields else None, problems)
+    except DomainInputError as error:
+        _add_domain_errors(form, error)
         return _answer(request, pk, message="Check the highlighted fields.", status=400, move_forms={to: form})
     verb = (
         "reopened" if data["to"] == Status.ACKNOWLEDGED and seen_status == Status.RESOLVED else DONE_VERB[moved.status]
@@ -277,7 +288,7 @@ def incident_severity(request, pk):
         updated = incident_update(
             incident=incident, actor=Actor.for_user(request.user), severity=form.cleaned_data["severity"]
         )
-    except IncidentLockedError as error:
+    except DomainConflict as error:
         return _answer(request, pk, message=error.detail, status=409)
     message = f"{updated.reference} is {updated.severity} now."
     if updated.status == Status.DETECTED:
@@ -297,7 +308,7 @@ def incident_commander(request, pk):
     commander = request.user if form.cleaned_data["take"] else form.cleaned_data["commander"]
     try:
         updated = incident_update(incident=incident, actor=Actor.for_user(request.user), commander=commander)
-    except IncidentLockedError as error:
+    except DomainConflict as error:
         return _answer(request, pk, message=error.detail, status=409)
     if updated.commander is None:
         message = f"{updated.reference} has no commander now."
@@ -314,9 +325,18 @@ def incident_note(request, pk):
     incident = get_object_or_404(Incident, pk=pk)
     form = NoteForm(request.POST)
     if not form.is_valid():
-        return _answer(request, pk, message="The note is empty.", status=400, note_form=form)
+        return _answer(request, pk, message=" ".join(form.errors["text"]), status=400, note_form=form)
     try:
         note_add(incident=incident, actor=Actor.for_user(request.user), text=form.cleaned_data["text"])
-    except IncidentLockedError as error:
+    except DomainInputError as error:
+        _add_domain_errors(form, error)
+        return _answer(request, pk, message=" ".join(form.errors["text"]), status=400, note_form=form)
+    except DomainConflict as error:
         return _answer(request, pk, message=error.detail, status=409, note_form=form)
     return _answer(request, pk, message="Note added.")
+
+
+def _add_domain_errors(form, error: DomainInputError) -> None:
+    """The domain's field errors on the form that was typed, so they show beside what they are about."""
+    for field, problems in error.errors.items():
+        form.add_error(field if field in form.fields else None, problems)

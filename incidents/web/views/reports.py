@@ -17,6 +17,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from incidents import lifecycle, reports, roles, selectors
 from incidents.actors import Actor
+from incidents.errors import DomainInputError
 from incidents.models import REPORT_SECTION_MAX_LENGTH, Incident, Report, ReportStatus, Resolution, Status
 from incidents.web import reads
 from incidents.web.access import can_act, role_required
@@ -27,7 +28,6 @@ from incidents.web.forms import (
     RequestChangesForm,
     SectionPreviewForm,
 )
-from incidents.web.views.action_items import annotate_overdue
 from orion_ops.markdown import markdown_to_safe_html
 
 PAGE_SIZE = 50
@@ -146,7 +146,7 @@ def _flags(form: ReportForm | None, report: Report) -> tuple[set[int], set[int]]
     return set(report.pinned_entries), set(report.hidden_entries)
 
 
-def _render_report(
+def report_page_render(
     request,
     incident: Incident,
     report: Report | None,
@@ -166,7 +166,7 @@ def _render_report(
         "facts": _facts(incident),
         "acting": acting,
         "is_manager": roles.has_role(request.user, roles.MANAGER),
-        "action_items": annotate_overdue(reads.action_items_for_incident(incident)),
+        "action_items": reads.annotate_overdue(reads.action_items_for_incident(incident)),
         "action_item_form": action_item_form or (ActionItemForm() if acting else None),
         "items_acting": acting,
         "origin": "report",
@@ -176,7 +176,10 @@ def _render_report(
         "unsaved": unsaved,
     }
     if report is None:
-        context["can_draft"] = acting and incident.status == Status.RESOLVED
+        drafting = reports.report_drafting(incident, None)
+        context["can_draft"] = (
+            acting and incident.status == Status.RESOLVED and (not drafting or reports.report_draft_overdue(incident))
+        )
         context["severities"] = reads.report_severities()
         context["no_report_reason"] = no_report_reason(incident, context["severities"])
         return render(request, "reports/page.html", context, status=status)
@@ -221,6 +224,8 @@ def _render_report(
 
 def no_report_reason(incident: Incident, severities) -> str:
     ref = incident.reference
+    if reports.report_drafting(incident, None):
+        return f"Drafting the report… {ref}'s report is being drafted from its timeline; reload in a moment."
     if incident.status not in (Status.RESOLVED, Status.REVIEWED):
         return f"{ref} is {incident.get_status_display().lower()}: it is not resolved yet."
     if incident.resolution != Resolution.FIXED:
@@ -238,7 +243,7 @@ def _incident(pk) -> Incident:
 @role_required(roles.VIEWER)
 def report_page(request, pk):
     incident = _incident(pk)
-    return _render_report(request, incident, reads.report_for_page(incident))
+    return report_page_render(request, incident, reads.report_for_page(incident))
 
 
 @require_GET
@@ -258,7 +263,7 @@ def report_print(request, pk):
             "facts": _facts(incident),
             "sections": {name: markdown_html(getattr(report, name)) for name, _ in REPORT_SECTIONS},
             "report_timeline": report_rows,
-            "action_items": annotate_overdue(reads.action_items_for_incident(incident)),
+            "action_items": reads.annotate_overdue(reads.action_items_for_incident(incident)),
         },
     )
 
@@ -285,19 +290,16 @@ def report_save(request, pk):
     report = get_object_or_404(Report, incident=incident)
     intent = request.POST.get("intent", "save")
     form = _report_form(report, request.POST)
-    if report.status not in reports.EDITABLE_STATUSES:
-        error = reports.ReportConflict(
-            f"The report is {report.get_status_display().lower()}; it can be edited as a draft or after changes "
-            "are requested.",
-            status=report.status,
-        )
+    try:
+        reports.report_guard_editable(report)
+    except reports.ReportConflict as error:
         return _refused_save(request, incident, form, error)
     if intent == "preview":
         messages.info(request, "Preview only: nothing is saved yet.")
-        return _render_report(request, incident, report, form=form, previewing=True)
+        return report_page_render(request, incident, report, form=form, previewing=True)
     if not form.is_valid():
         messages.error(request, "Check the highlighted fields; nothing was saved.")
-        return _render_report(request, incident, report, status=400, form=form)
+        return report_page_render(request, incident, report, status=400, form=form)
     actor = Actor.for_user(request.user)
     before = report.version
     try:
@@ -333,9 +335,9 @@ def _refused_save(request, incident: Incident, form: ReportForm, error: reports.
             "with the saved text under each section that differs. Merge what you need, then save again.",
         )
         rebound = _report_form(current, data)
-        return _render_report(request, incident, current, status=409, form=rebound, conflict=conflict)
+        return report_page_render(request, incident, current, status=409, form=rebound, conflict=conflict)
     messages.error(request, f"{error.detail} Your text was not saved; it is kept below so you can copy it.")
-    return _render_report(request, incident, current, status=409, unsaved=form)
+    return report_page_render(request, incident, current, status=409, unsaved=form)
 
 
 @require_POST
@@ -354,16 +356,12 @@ def report_preview(request, pk):
 def report_draft(request, pk):
     """Draft a report by hand for a resolved incident that did not get one (a P3, a false alarm)."""
     incident = _incident(pk)
-    if Report.objects.filter(incident=incident).exists():
-        messages.info(request, f"{incident.reference} already has a report.")
-        return redirect("report-page", pk=incident.pk)
-    if incident.status != Status.RESOLVED:
-        messages.error(
-            request,
-            f"{incident.reference} is {incident.get_status_display().lower()}: only a resolved incident gets a report.",
-        )
-        return _render_report(request, incident, None, status=409)
-    reports.report_draft_create(incident_id=incident.pk, force=True)
+    try:
+        reports.report_draft_request(incident_id=incident.pk, actor=Actor.for_user(request.user))
+    except reports.ReportConflict as error:
+        messages.error(request, f"{error.detail} Nothing was changed by you; the page shows the current state.")
+        incident = _incident(pk)
+        return report_page_render(request, incident, reads.report_for_page(incident), status=409)
     messages.success(request, f"Report drafted for {incident.reference} from its timeline. Fill in what it asks.")
     return redirect("report-page", pk=incident.pk)
 
@@ -380,7 +378,7 @@ def _step(request, pk, run, *, changes_form=None):
         # Out of order (someone else took the step first, or the incident was reopened): say so, show now.
         messages.error(request, f"{error.detail} Nothing was changed by you; the page shows the current state.")
         incident = _incident(pk)
-        return _render_report(request, incident, reads.report_for_page(incident), status=409)
+        return report_page_render(request, incident, reads.report_for_page(incident), status=409)
     message = f"Report on {incident.reference} {STEP_DONE[done.status]}."
     if done.status == ReportStatus.APPROVED:
         message += f" {incident.reference} is reviewed."
@@ -404,13 +402,18 @@ def report_approve(request, pk):
 @role_required(roles.MANAGER)
 def report_request_changes(request, pk):
     form = RequestChangesForm(request.POST)
-    if not form.is_valid():
-        incident = _incident(pk)
-        messages.error(request, "Say what should change; the report was not sent back.")
-        return _render_report(request, incident, reads.report_for_page(incident), status=400, changes_form=form)
-    comment = form.cleaned_data["comment"]
-    return _step(
-        request,
-        pk,
-        lambda report, actor: reports.report_request_changes(report=report, actor=actor, comment=comment),
-    )
+    if form.is_valid():
+        comment = form.cleaned_data["comment"]
+        try:
+            return _step(
+                request,
+                pk,
+                lambda report, actor: reports.report_request_changes(report=report, actor=actor, comment=comment),
+            )
+        except DomainInputError as error:
+            for field, problems in error.errors.items():
+                form.add_error(field if field in form.fields else None, problems)
+    incident = _incident(pk)
+    problems = " ".join(error for errors in form.errors.values() for error in errors)
+    messages.error(request, f"{problems} The report was not sent back.")
+    return report_page_render(request, incident, reads.report_for_page(incident), status=400, changes_form=form)

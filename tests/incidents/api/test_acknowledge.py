@@ -4,7 +4,7 @@ import pytest
 import requests
 from django.db import connection
 
-from incidents.models import Incident, TimelineEntry, TimelineKind
+from incidents.models import NOTE_MAX_LENGTH, Incident, TimelineEntry, TimelineKind
 from incidents.tokens import api_token_create
 from tests.factories import IncidentFactory, UserFactory
 
@@ -83,6 +83,10 @@ def test_transition_endpoint(engineer_api):
         "status": "mitigated",
     }
     response = engineer_api.post(url, {"to": "resolved", "resolution": "false_alarm"}, format="json")
+    assert response.status_code == 400 and response.json() == {"note": ["Say how it was resolved."]}
+    response = engineer_api.post(
+        url, {"to": "resolved", "resolution": "false_alarm", "note": "synthetic check"}, format="json"
+    )
     assert response.status_code == 200 and response.json()["resolution"] == "false_alarm"
 
 
@@ -92,11 +96,14 @@ def test_transition_endpoint(engineer_api):
     [
         ({"to": "exploded"}, "to"),
         ({}, "to"),
-        ({"to": "resolved", "resolution": "bored"}, "resolution"),
-        ({"to": "resolved", "resolution": "duplicate"}, "duplicate_of"),
-        ({"to": "resolved", "resolution": "duplicate", "duplicate_of": 99999}, "duplicate_of"),
+        ({"to": "resolved", "resolution": "bored", "note": "x"}, "resolution"),
+        ({"to": "resolved", "resolution": "auto_resolved", "note": "x"}, "resolution"),
+        ({"to": "resolved", "resolution": "duplicate", "note": "x"}, "duplicate_of"),
+        ({"to": "resolved", "resolution": "duplicate", "duplicate_of": 99999, "note": "x"}, "duplicate_of"),
+        ({"to": "resolved"}, "note"),
+        ({"to": "mitigated", "note": " "}, "note"),
         ({"to": "acknowledged", "resolution": "fixed"}, "resolution"),
-        ({"to": "acknowledged", "note": "n" * 5001}, "note"),
+        ({"to": "acknowledged", "note": "n" * (NOTE_MAX_LENGTH + 1)}, "note"),
     ],
 )
 def test_transition_bad_input(engineer_api, body, field):
@@ -123,7 +130,7 @@ def test_stale_page_gets_409(engineer_api, manager_api):
 @pytest.mark.django_db
 def test_reviewed_is_not_reachable_by_transition(engineer_api):
     incident = IncidentFactory()
-    engineer_api.post(f"/api/v1/incidents/{incident.pk}/transition/", {"to": "resolved"}, format="json")
+    engineer_api.post(f"/api/v1/incidents/{incident.pk}/transition/", {"to": "resolved", "note": "x"}, format="json")
     response = engineer_api.post(f"/api/v1/incidents/{incident.pk}/transition/", {"to": "reviewed"}, format="json")
     assert response.status_code == 409
     assert "report" in response.json()["detail"]

@@ -131,7 +131,7 @@ def test_filters(engineer_api, engineer, service):
     p1 = IncidentFactory(severity="P1", services=[service])
     p3 = IncidentFactory(severity="P3")
     done = IncidentFactory(severity="P1")
-    lifecycle.transition(done, "resolved", actor=Actor.for_user(engineer))
+    lifecycle.transition(done, "resolved", actor=Actor.for_user(engineer), note="fixed")
 
     def ids(query):
         response = engineer_api.get(URL + query)

@@ -188,7 +188,7 @@ def test_refire_after_resolve_opens_a_linked_incident(alertmanager, services, en
 
 def test_resend_after_a_person_resolved_only_updates_last_seen(alertmanager, services, engineer):
     incident_id = post_alertmanager(alertmanager, payloads.firing()).json()["outcomes"][0]["incident"]
-    lifecycle.transition(Incident.objects.get(pk=incident_id), "resolved", actor=Actor.for_user(engineer))
+    lifecycle.transition(Incident.objects.get(pk=incident_id), "resolved", actor=Actor.for_user(engineer), note="fixed")
     Incident.objects.filter(pk=incident_id).update(last_seen_at=timezone.now() - timedelta(minutes=4))
     before = timezone.now()
     outcome = post_alertmanager(alertmanager, payloads.firing()).json()["outcomes"][0]

@@ -93,7 +93,7 @@ def test_resolve_of_a_detected_incident_auto_resolves(events):
 def test_trigger_after_resolution_opens_a_linked_incident(events, engineer):
     key = trigger(events, dedup_key="disk-full").json()["dedup_key"]
     first = Incident.objects.get(dedup_key=key)
-    lifecycle.transition(first, "resolved", actor=Actor.for_user(engineer))
+    lifecycle.transition(first, "resolved", actor=Actor.for_user(engineer), note="disk cleaned")
     trigger(events, dedup_key=key)
     second = Incident.objects.exclude(pk=first.pk).get(dedup_key=key)
     assert second.previous_incident == first and second.status == "detected"

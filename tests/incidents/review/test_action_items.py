@@ -135,6 +135,8 @@ def test_overdue_reminder_once_a_day(engineer):
 
 
 def test_reminder_is_scheduled_daily(settings):
-    schedule = settings.CELERY["beat_schedule"]["remind-overdue-action-items"]
+    from orion_ops.celery import app
+
+    schedule = app.conf.beat_schedule["remind-overdue-action-items"]
     assert schedule["task"] == "incidents.tasks.remind_overdue_action_items"
     assert schedule["schedule"].hour == {settings.ACTION_ITEM_REMINDER_HOUR_UTC}

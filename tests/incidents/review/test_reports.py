@@ -1,4 +1,7 @@
+import ast
+import json
 import threading
+from collections import Counter
 
 import pytest
 import requests
@@ -9,27 +12,30 @@ from incidents.action_items import action_item_create
 from incidents.actors import Actor
 from incidents.models import Incident, Report, TimelineEntry, TimelineKind
 from incidents.services import note_add
+from incidents.tasks import draft_report
 from incidents.tokens import api_token_create
 from tests.factories import IncidentFactory, ServiceFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
 
-def resolved_incident(engineer, *, severity="P1", resolution="fixed", django_capture_on_commit_callbacks=None):
+def resolved_incident(engineer, *, severity="P1", resolution="fixed"):
     service = ServiceFactory(slug="task-service")
     incident = IncidentFactory(severity=severity, services=[service], title="Database connection pool exhausted")
     actor = Actor.for_user(engineer)
     lifecycle.transition(incident, "acknowledged", actor=actor)
     lifecycle.transition(incident, "mitigated", actor=actor, note="Scaled task-service to 5 replicas")
     note_add(incident=incident, actor=actor, text="pool at 96/100")
+    if resolution == "auto_resolved":  # only alert intake resolves so
+        actor = Actor.integration("alertmanager")
     lifecycle.transition(incident, "resolved", actor=actor, resolution=resolution, note="Pool size 10 → 20")
     return Incident.objects.get(pk=incident.pk)
 
 
 @pytest.fixture
-def report(engineer, django_capture_on_commit_callbacks):
-    with django_capture_on_commit_callbacks(execute=True):
-        incident = resolved_incident(engineer)
+def report(engineer):
+    incident = resolved_incident(engineer)
+    draft_report.apply(args=[incident.pk])  # what the worker runs after the move commits
     return Report.objects.get(incident=incident)
 
 
@@ -45,21 +51,80 @@ def test_resolving_fixed_drafts_the_report(report, engineer):
     assert incident.timeline.filter(kind=TimelineKind.REPORT).count() == 1
 
 
+def test_resolving_fixed_queues_the_draft_after_commit(engineer, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=False) as follow_ups:
+        incident = resolved_incident(engineer)
+    assert not Report.objects.filter(incident=incident).exists()  # nothing drafted inside the move
+    before = queued_drafts()
+    for follow_up in follow_ups:
+        follow_up()
+    assert queued_drafts() - before == Counter({(incident.pk,): 1})
+    assert not Report.objects.filter(incident=incident).exists()  # the worker drafts it, not the request
+
+
+def queued_drafts() -> Counter:
+    """Draft tasks waiting in the broker's default queue, by arguments."""
+    from orion_ops.celery import app
+
+    with app.connection_for_read() as conn:
+        messages = [json.loads(raw) for raw in conn.default_channel.client.lrange("celery", 0, -1)]
+    return Counter(
+        tuple(ast.literal_eval(m["headers"]["argsrepr"]))
+        for m in messages
+        if m["headers"]["task"] == "incidents.tasks.draft_report"
+    )
+
+
 @pytest.mark.parametrize(("severity", "resolution"), [("P3", "fixed"), ("P1", "false_alarm"), ("P1", "auto_resolved")])
-def test_no_report_for_p3_false_alarms_and_auto_resolved(
-    engineer, django_capture_on_commit_callbacks, severity, resolution
-):
-    with django_capture_on_commit_callbacks(execute=True):
-        incident = resolved_incident(engineer, severity=severity, resolution=resolution)
+def test_no_report_for_p3_false_alarms_and_auto_resolved(engineer, severity, resolution):
+    incident = resolved_incident(engineer, severity=severity, resolution=resolution)
+    assert draft_report.apply(args=[incident.pk]).get() is None
     assert not Report.objects.filter(incident=incident).exists()
 
 
 def test_drafting_is_idempotent(report):
+    assert draft_report.apply(args=[report.incident_id]).get() == report.pk
     assert reports.report_draft_create(incident_id=report.incident_id).pk == report.pk
     assert Report.objects.count() == 1
+    assert report.incident.timeline.filter(kind=TimelineKind.REPORT).count() == 1
 
 
-def test_root_cause_prefilled_from_strongest_findings(engineer, django_capture_on_commit_callbacks):
+def test_lost_drafts_are_queued_again(engineer, report):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from incidents.tasks import draft_missing_reports
+
+    def resolved(minutes_ago, **kwargs):
+        incident = resolved_incident(engineer, **kwargs)
+        Incident.objects.filter(pk=incident.pk).update(resolved_at=timezone.now() - timedelta(minutes=minutes_ago))
+        return incident
+
+    lost = resolved(5)
+    resolved(0.5)  # its task may still be on its way
+    resolved(3 * 24 * 60)  # too old to draft on its own now
+    resolved(5, severity="P3")
+    Incident.objects.filter(pk=report.incident_id).update(resolved_at=timezone.now() - timedelta(minutes=5))
+
+    assert reports.incidents_awaiting_report() == [lost.pk]
+    before = queued_drafts()
+    assert draft_missing_reports.apply().get() == 1
+    assert queued_drafts() - before == Counter({(lost.pk,): 1})
+
+
+def test_a_reopened_incident_gets_no_draft(engineer):
+    incident = resolved_incident(engineer)
+    lifecycle.transition(incident, "acknowledged", actor=Actor.for_user(engineer), note="error rate is back")
+    assert draft_report.apply(args=[incident.pk]).get() is None
+    assert not Report.objects.filter(incident=incident).exists()
+
+
+def test_a_draft_for_a_deleted_incident_is_dropped():
+    assert draft_report.apply(args=[987654321]).get() is None
+
+
+def test_root_cause_prefilled_from_strongest_findings(engineer):
     from diagnostics.models import DiagnosticRun
 
     service = ServiceFactory(slug="task-service")
@@ -78,9 +143,8 @@ def test_root_cause_prefilled_from_strongest_findings(engineer, django_capture_o
         },
     ]
     DiagnosticRun.objects.bulk_create([run])
-    with django_capture_on_commit_callbacks(execute=True):
-        lifecycle.transition(incident, "resolved", actor=Actor.for_user(engineer))
-    root_cause = Report.objects.get(incident=incident).root_cause
+    lifecycle.transition(incident, "resolved", actor=Actor.for_user(engineer), note="pool raised")
+    root_cause = reports.report_draft_create(incident_id=incident.pk).root_cause
     lines = [line for line in root_cause.splitlines() if line.startswith("- ")]
     assert lines[0] == "- **CRIT** `postgres.connection_saturation`: 96 of 97 usable connections in use (99%)"
     assert lines[1].startswith("- **WARN** `postgres.idle_in_transaction`")

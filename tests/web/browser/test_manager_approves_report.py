@@ -13,8 +13,9 @@ from tests.factories import IncidentFactory, ServiceFactory, UserFactory
 from tests.web.browser.conftest import DESKTOP
 
 
+@pytest.mark.worker
 @pytest.mark.django_db(transaction=True)
-def test_manager_approves_a_report(browser, live_server, sign_in, artifacts):
+def test_manager_approves_a_report(browser, live_server, sign_in, artifacts, celery_worker_process):
     erin = UserFactory(username="erin", role="engineer")
     UserFactory(username="mona", role="manager")
     incident = IncidentFactory(
@@ -30,7 +31,7 @@ def test_manager_approves_a_report(browser, live_server, sign_in, artifacts):
     engineer.get_by_label("How was it resolved?").fill("Pool size 10 → 20, task-service restarted")
     engineer.get_by_role("button", name="Resolve", exact=True).click()
     expect(engineer.locator("#flash")).to_contain_text(f"INC-{incident.pk} resolved.")
-    # The report panel follows without a reload, like the timeline's "drafted" entry.
+    # The worker drafts the report after the move commits; the panel follows without a reload.
     panel = engineer.locator("#panel-report")
     expect(engineer.locator("#timeline li.entry-report")).to_have_count(1, timeout=15_000)
     expect(panel.get_by_role("link", name="Open the report")).to_be_visible(timeout=15_000)

@@ -1,6 +1,8 @@
 """Impact of an incident, measured in Prometheus: requests failed, error rate, response time before vs during.
 
-Used when a report is drafted, for a service with a Prometheus target. The
+A report contributor (``incidents.reports.on_draft``, registered in
+``DiagnosticsConfig.ready()``): called while a report is drafted, outside any
+transaction and with no lock held, for a service with a Prometheus target. The
 figures use the target's metric names (the same configuration as the
 Prometheus collector) and explicit evaluation times, so they describe the
 incident's window even when drafted later.
@@ -14,6 +16,9 @@ import requests
 from prometheus_api_client import PrometheusApiClientException, PrometheusConnect
 
 from diagnostics.collectors.prometheus import DEFAULT_METRICS, join_matchers, label_matchers
+from diagnostics.models import Target
+from incidents.models import Incident
+from incidents.reports import DraftContribution
 from orion_ops.secret_env import SecretEnvRefused, secret_env_read
 
 logger = logging.getLogger(__name__)
@@ -117,10 +122,8 @@ def _headers(config: dict) -> dict:
     return {"Authorization": value} if value else {}
 
 
-def impact_for_incident(incident) -> tuple[list[str], dict] | None:
-    """Impact lines and data from the first Prometheus target of the incident's services, or None."""
-    from diagnostics.models import Target
-
+def report_impact(incident: Incident) -> DraftContribution | None:
+    """The Impact lines and figures from the first Prometheus target of the incident's services, or None."""
     target = (
         Target.objects.filter(service__in=incident.services.all(), kind="prometheus").select_related("service").first()
     )
@@ -132,8 +135,10 @@ def impact_for_incident(incident) -> tuple[list[str], dict] | None:
         impact = incident_impact(service=target.service.slug, config=target.config, start=start, end=end)
     except SecretEnvRefused as exc:
         logger.warning("impact of %s: auth_header_env: %s", incident.reference, exc.message)
-        return [f"- (Prometheus was not queried: auth_header_env: {exc.message})"], {}
+        return DraftContribution(impact_lines=(f"- (Prometheus was not queried: auth_header_env: {exc.message})",))
     except (requests.RequestException, PrometheusApiClientException, KeyError, ValueError) as exc:
         logger.warning("impact of %s: Prometheus query failed: %s", incident.reference, exc)
-        return [f"- (Prometheus could not be queried when this was drafted: {type(exc).__name__})"], {}
-    return impact.lines(), impact.data()
+        return DraftContribution(
+            impact_lines=(f"- (Prometheus could not be queried when this was drafted: {type(exc).__name__})",)
+        )
+    return DraftContribution(impact_lines=tuple(impact.lines()), impact_data=impact.data())

@@ -1,4 +1,4 @@
-"""A drafted report's Impact, computed against a real Prometheus."""
+"""A drafted report's Impact, measured by diagnostics in a real Prometheus (a report contributor)."""
 
 from datetime import timedelta
 
@@ -8,6 +8,8 @@ from diagnostics.models import Target
 from incidents import lifecycle
 from incidents.actors import Actor
 from incidents.models import Incident, Report
+from incidents.reports import report_draft_create
+from incidents.tasks import draft_report
 from tests.factories import IncidentFactory, ServiceFactory
 from tests.prometheus_server import PrometheusServer, openmetrics, utc
 
@@ -41,7 +43,7 @@ def prometheus(tmp_path_factory):
 
 
 @pytest.mark.django_db
-def test_impact_is_measured_when_the_report_is_drafted(prometheus, engineer, django_capture_on_commit_callbacks):
+def test_impact_is_measured_when_the_report_is_drafted(prometheus, engineer):
     service = ServiceFactory(slug="checkout")
     Target.objects.create(
         service=service, kind="prometheus", name="checkout-metrics",
@@ -49,13 +51,9 @@ def test_impact_is_measured_when_the_report_is_drafted(prometheus, engineer, dja
     )  # fmt: skip
     incident = IncidentFactory(title="Checkout 5xx", severity="P1", services=[service], detected_at=DETECTED)
     Incident.objects.filter(pk=incident.pk).update(acknowledged_at=DETECTED + timedelta(minutes=5))
-    with django_capture_on_commit_callbacks(execute=True):
-        lifecycle.transition(incident, "resolved", actor=Actor.for_user(engineer))
+    lifecycle.transition(incident, "resolved", actor=Actor.for_user(engineer), note="rolled back")
+    # The fixture's resolution time: the move above stamped the wall clock.
     Incident.objects.filter(pk=incident.pk).update(resolved_at=RESOLVED)
-    # Drafted again with the fixture's resolution time (the one above used the wall clock).
-    Report.objects.filter(incident=incident).delete()
-    from incidents.reports import report_draft_create
-
     report = report_draft_create(incident_id=incident.pk)
     lines = report.impact.splitlines()
     failed = round(8.7 * 40 * 60)
@@ -72,13 +70,13 @@ def test_impact_is_measured_when_the_report_is_drafted(prometheus, engineer, dja
 
 
 @pytest.mark.django_db
-def test_unreachable_prometheus_leaves_fields_to_fill(engineer, django_capture_on_commit_callbacks):
+def test_unreachable_prometheus_leaves_fields_to_fill(engineer):
     service = ServiceFactory(slug="checkout")
     Target.objects.create(service=service, kind="prometheus", name="m",
                           config={"url": "http://127.0.0.1:1", "labels": {"service": "checkout"}})  # fmt: skip
     incident = IncidentFactory(severity="P1", services=[service])
-    with django_capture_on_commit_callbacks(execute=True):
-        lifecycle.transition(incident, "resolved", actor=Actor.for_user(engineer))
+    lifecycle.transition(incident, "resolved", actor=Actor.for_user(engineer), note="rolled back")
+    draft_report.apply(args=[incident.pk])  # the task, run here
     report = Report.objects.get(incident=incident)
     assert "Prometheus could not be queried" in report.impact
     assert "- Requests failed: _to fill_" in report.impact
@@ -86,16 +84,15 @@ def test_unreachable_prometheus_leaves_fields_to_fill(engineer, django_capture_o
 
 
 @pytest.mark.django_db
-def test_an_auth_header_env_naming_a_setting_is_not_sent(prometheus, engineer, django_capture_on_commit_callbacks):
+def test_an_auth_header_env_naming_a_setting_is_not_sent(prometheus, engineer):
     service = ServiceFactory(slug="checkout")
     Target.objects.create(
         service=service, kind="prometheus", name="checkout-metrics",
         config={"url": prometheus.url, "labels": {"service": "checkout"}, "auth_header_env": "SECRET_KEY"},
     )  # fmt: skip
     incident = IncidentFactory(severity="P1", services=[service])
-    with django_capture_on_commit_callbacks(execute=True):
-        lifecycle.transition(incident, "resolved", actor=Actor.for_user(engineer))
-    report = Report.objects.get(incident=incident)
+    lifecycle.transition(incident, "resolved", actor=Actor.for_user(engineer), note="rolled back")
+    report = report_draft_create(incident_id=incident.pk)
     assert (
         "- (Prometheus was not queried: auth_header_env: SECRET_KEY is not an allowed secret variable "
         "(allowed: ORION_TARGET_* and TARGET_SECRET_ENV))"
