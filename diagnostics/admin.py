@@ -3,6 +3,7 @@ from django.contrib import admin
 
 from diagnostics.models import DiagnosticRun, Mitigation, Target
 from diagnostics.targets import target_config_clean
+from orion_ops.admin_site import RecordAdmin
 
 
 class TargetForm(forms.ModelForm):
@@ -36,37 +37,21 @@ class TargetAdmin(admin.ModelAdmin):
 
 
 @admin.register(DiagnosticRun)
-class DiagnosticRunAdmin(admin.ModelAdmin):
+class DiagnosticRunAdmin(RecordAdmin):
     """Runs are written by the engine only; the admin shows them."""
 
     list_display = ["id", "incident", "collector", "target_name", "status", "created_at", "finished_at", "attached_at"]
     list_filter = ["status", "collector", "trigger"]
     list_select_related = ["incident"]
     search_fields = ["target_name"]
-    readonly_fields = [f.name for f in DiagnosticRun._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Mitigation)
-class MitigationAdmin(admin.ModelAdmin):
+class MitigationAdmin(RecordAdmin):
     """Mitigations are an audit trail: confirmed in the API, written by their task; the admin shows them."""
 
     list_display = ["id", "incident", "action", "service_slug", "replicas", "status", "actor_name", "created_at"]
     list_filter = ["status", "action"]
     list_select_related = ["incident"]
     search_fields = ["service_slug", "deployment", "actor_name"]
-    readonly_fields = [f.name for f in Mitigation._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+    deletable = False  # an audit trail

@@ -10,6 +10,7 @@ from incidents.models import (
     Service,
     TimelineEntry,
 )
+from orion_ops.admin_site import RecordAdmin
 
 
 @admin.register(Service)
@@ -85,20 +86,11 @@ class IncidentAdmin(admin.ModelAdmin):
 
 
 @admin.register(TimelineEntry)
-class TimelineEntryAdmin(admin.ModelAdmin):
+class TimelineEntryAdmin(RecordAdmin):
+    deletable = False  # append-only
     list_display = ["incident", "kind", "created_at", "actor_name"]
     list_filter = ["kind", "actor_kind"]
-    readonly_fields = ["incident", "kind", "created_at", "actor_kind", "actor_user", "actor_name", "text", "data"]
     list_select_related = ["incident"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(ApiToken)
@@ -113,15 +105,8 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
 
 @admin.register(IdempotencyRecord)
-class IdempotencyRecordAdmin(admin.ModelAdmin):
+class IdempotencyRecordAdmin(RecordAdmin):
     list_display = ["scope", "key", "completed", "response_status", "created_at"]
-    readonly_fields = ["scope", "key", "request_digest", "completed", "response_status", "response_body", "created_at"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Integration)
@@ -138,28 +123,14 @@ class IntegrationAdmin(admin.ModelAdmin):
 
 
 @admin.register(AlertPayload)
-class AlertPayloadAdmin(admin.ModelAdmin):
+class AlertPayloadAdmin(RecordAdmin):
     list_display = ["id", "integration", "received_at", "alert_count", "size", "status", "attempts"]
     list_filter = ["status", "integration"]
-    readonly_fields = [f.name for f in AlertPayload._meta.fields]
     date_hierarchy = "received_at"
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(IncidentAlert)
-class IncidentAlertAdmin(admin.ModelAdmin):
+class IncidentAlertAdmin(RecordAdmin):
     list_display = ["incident", "fingerprint", "status", "starts_at", "last_seen_at"]
     list_filter = ["status"]
-    readonly_fields = [f.name for f in IncidentAlert._meta.fields]
     list_select_related = ["incident"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False

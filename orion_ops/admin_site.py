@@ -20,3 +20,22 @@ class AdminSite(admin.AdminSite):
         if request.method == "POST" and form is not None and form.errors:
             sign_in_failed(request, form, response)
         return response
+
+
+class RecordAdmin(admin.ModelAdmin):
+    """An admin page for records written by the app (runs, payloads, audit rows): shown, never added or
+    edited here. ``deletable`` says whether an administrator may still delete one (append-only records: no)."""
+
+    deletable = True
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.fields]
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return self.deletable and super().has_delete_permission(request, obj)

@@ -25,15 +25,20 @@ from incidents.models import (
 DEFAULT_REPORT_SEVERITIES = (Severity.P0, Severity.P1, Severity.P2)
 
 
-def dashboard_incidents(*, filters: dict, user) -> QuerySet[Incident]:
-    """Open incidents for the dashboard, most severe first, then nearest deadline, narrowed by filters."""
-    incidents = selectors.incidents_open_for_dashboard()
+def _narrowed(incidents: QuerySet[Incident], filters: dict) -> QuerySet[Incident]:
+    """The filters every incident list offers: status, severity, service."""
     if filters.get("status"):
         incidents = incidents.filter(status=filters["status"])
     if filters.get("severity"):
         incidents = incidents.filter(severity=filters["severity"])
     if filters.get("service"):
         incidents = incidents.filter(services=filters["service"])
+    return incidents
+
+
+def dashboard_incidents(*, filters: dict, user) -> QuerySet[Incident]:
+    """Open incidents for the dashboard, most severe first, then nearest deadline, narrowed by filters."""
+    incidents = _narrowed(selectors.incidents_open_for_dashboard(), filters)
     if filters.get("mine"):
         incidents = incidents.filter(commander=user)
     return incidents
@@ -71,12 +76,7 @@ def history_incidents(*, filters: dict) -> QuerySet[Incident]:
         if reference.isdigit():
             match |= Q(pk=int(reference))
         incidents = incidents.filter(match)
-    if filters.get("status"):
-        incidents = incidents.filter(status=filters["status"])
-    if filters.get("severity"):
-        incidents = incidents.filter(severity=filters["severity"])
-    if filters.get("service"):
-        incidents = incidents.filter(services=filters["service"])
+    incidents = _narrowed(incidents, filters)
     tz = timezone.get_current_timezone()
     if filters.get("detected_after"):
         incidents = incidents.filter(detected_at__gte=datetime.combine(filters["detected_after"], time.min, tz))
