@@ -1,0 +1,16 @@
+from django import template
+
+from incidents.paging import selectors
+
+register = template.Library()
+
+
+@register.inclusion_tag("paging/_oncall.html")
+def oncall_summary():
+    """The dashboard's line: who is on call on each schedule, until when."""
+    return {"lines": selectors.oncall_now(), "links": True}
+
+
+@register.inclusion_tag("paging/_oncall.html")
+def oncall_for_service(service):
+    return {"lines": selectors.oncall_for_service(service), "links": False}
