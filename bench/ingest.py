@@ -1,17 +1,24 @@
 """Alert intake throughput over real HTTP: gunicorn + PostgreSQL (+ a Celery worker on Redis).
 
-Measures, each repeated --repeats times (medians printed):
+Measures, each repeated --repeats times in interleaved rounds (medians printed):
   (a) 1 alert per request, distinct keys: requests/s, each answered after its incident is committed;
   (b) 100 alerts per request: alerts/s, every alert stored as its own row;
   (c) the same payload repeated (dedup path): alerts/s;
   (d) new incidents/s end to end: large bodies answered 202, applied by a real worker, counted
-      until every incident and its timeline entry are visible through the REST API;
-and, in the same run, the baseline: the same alert rows written by plain psycopg executemany.
+      until every incident is in the database;
+and, in the same rounds and served by the same gunicorn (bench/baseline_urls.py), the baselines:
+  bare    a view that parses the JSON body and answers (no database);
+  upsert  a view that parses it and does one plain INSERT … ON CONFLICT DO UPDATE in a transaction,
+          with new keys (against (a)) and with one key (against (c));
+  rows    the (b) alert rows written by plain psycopg executemany.
+Goals (issue 17): (a) >= 0.5x upsert-new, (c) >= 1.0x upsert-same.
 
-Usage: .venv/bin/python bench/ingest.py [--repeats 5] [--requests 600] [--seconds 8]
-Needs PostgreSQL on 127.0.0.1:5432 and Redis on 127.0.0.1:6379 (scripts/test starts both). With
-`wrk` installed (apt-get install wrk) it generates the load for (a) and (c), so that the client
-does not take the CPU the server is measured on; otherwise Python threads do.
+Usage: .venv/bin/python bench/ingest.py [--repeats 5] [--requests 600] [--database orion_bench_ingest]
+       [--redis-db 15] [--port 18400]
+Needs PostgreSQL on 127.0.0.1:5432 and Redis on 127.0.0.1:6379 (scripts/test starts both). Only the
+given Redis database is flushed. With `wrk` installed (apt-get install wrk) it generates the load
+for (a) and (c), so that the client does not take the CPU the server is measured on; otherwise
+Python threads do (and take some of it: compare ratios, not absolute figures).
 """
 
 import argparse
@@ -32,8 +39,7 @@ import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 PG = "postgres://postgres@127.0.0.1:5432"
-DB = "orion_bench"
-BROKER = "redis://127.0.0.1:6379/12"
+DB = "orion_bench_ingest"
 
 
 def alert(i: int, *, key: str, starts: str) -> dict:
@@ -120,6 +126,8 @@ def run(cmd, env, **kwargs):
 
 
 def reset_database():
+    if not DB.startswith("orion_bench"):
+        raise SystemExit("--database must start with orion_bench (it is dropped and created again)")
     with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
         conn.execute(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
         conn.execute(f"CREATE DATABASE {DB}")
@@ -176,36 +184,52 @@ def baseline_rows_per_second(rows: int) -> float:
         return rows / (time.perf_counter() - started)
 
 
-def api_count(base: str, token: str, query: str) -> int:
-    return requests.get(
-        f"{base}/api/v1/incidents/{query}", headers={"Authorization": f"Bearer {token}"}, timeout=30
-    ).json()["count"]
+def incident_count() -> int:
+    with psycopg.connect(f"{PG}/{DB}") as conn:
+        return conn.execute("SELECT count(*) FROM incidents_incident WHERE source = 'alertmanager'").fetchone()[0]
+
+
+def rate(url: str, token: str, bodies: list[bytes], concurrency: int) -> float:
+    return len(bodies) / timed(url, token, bodies, concurrency)
 
 
 def main() -> None:
+    global DB
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--requests", type=int, default=600, help="requests per measurement for (a) and (c)")
+    parser.add_argument("--requests", type=int, default=600, help="requests per measurement for (a), (c), baselines")
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--workers", type=int, default=4, help="gunicorn workers")
     parser.add_argument("--seconds", type=int, default=8, help="length of each wrk measurement")
+    parser.add_argument("--database", default=DB, help="dropped and created again; must start with orion_bench")
+    parser.add_argument("--redis-db", type=int, default=15, help="Redis database for the broker (flushed)")
+    parser.add_argument("--port", type=int, default=18400)
+    parser.add_argument("--skip-end-to-end", action="store_true", help="leave out (d) and its Celery worker")
     args = parser.parse_args()
+    DB = args.database
+    broker = f"redis://127.0.0.1:6379/{args.redis_db}"
 
     reset_database()
     var = Path(os.environ.get("TMPDIR", "/tmp")) / f"orion-bench-{uuid.uuid4().hex[:8]}"  # noqa: S108
     env = {
         **os.environ,
         "DATABASE_URL": f"{PG}/{DB}",
-        "CELERY_BROKER_URL": BROKER,
-        "REDIS_URL": "redis://127.0.0.1:6379/11",
+        "CELERY_BROKER_URL": broker,
+        "REDIS_URL": broker,
         "SECRET_KEY": "bench-only-secret-key-0123456789abcdefghijklmnop",
         "ORION_VAR_DIR": str(var),
         "LOG_LEVEL": "WARNING",
         "DATABASE_POOL_MAX_SIZE": "4",
+        "DJANGO_SETTINGS_MODULE": "bench.baseline_settings",
     }
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     python = sys.executable
     run([python, "manage.py", "migrate", "--noinput", "-v0"], env)
+    with psycopg.connect(f"{PG}/{DB}", autocommit=True) as conn:
+        conn.execute(
+            "CREATE TABLE bench_upsert (key text PRIMARY KEY, seen integer NOT NULL, body jsonb NOT NULL,"
+            " last_seen_at timestamptz NOT NULL)"
+        )
     run(
         [
             python,
@@ -216,8 +240,6 @@ def main() -> None:
         ],
         env,
     )
-    run([python, "manage.py", "shell", "-c", "from django.contrib.auth.models import User, Group; "
-         "u = User.objects.create(username='bench'); u.groups.add(Group.objects.get(name='viewer'))"], env)  # fmt: skip
     am_token = run(
         [python, "manage.py", "create_integration", "bench-am", "--kind", "alertmanager"], env
     ).stdout.split()[-1]
@@ -225,110 +247,162 @@ def main() -> None:
         [python, "manage.py", "create_integration", "bench-fp", "--kind", "alertmanager", "--grouping", "fingerprint"],
         env,
     ).stdout.split()[-1]
-    api_token = run([python, "manage.py", "create_api_token", "bench", "--name", "bench"], env).stdout.split()[-1]
 
-    port = 8790
+    port = args.port
     base = f"http://127.0.0.1:{port}"
     url = f"{base}/api/v1/integrations/alertmanager/"
     web = subprocess.Popen(
         [python, "-m", "gunicorn", "orion_ops.wsgi:application", "--bind", f"127.0.0.1:{port}",
-         "--workers", str(args.workers), "--log-level", "warning"],
+         "--workers", str(args.workers), "--log-level", "warning", "--no-control-socket", "--graceful-timeout", "5"],
         cwd=ROOT, env=env,
     )  # fmt: skip
     import redis
 
-    redis.Redis.from_url(BROKER).flushdb()
-    worker = subprocess.Popen(
-        [python, "-m", "celery", "-A", "orion_ops", "worker", "-Q", "celery,diagnostics", "--concurrency", "2",
-         "--loglevel", "WARNING", "--without-gossip", "--without-mingle"],
-        cwd=ROOT, env=env,
-    )  # fmt: skip
+    redis.Redis.from_url(broker).flushdb()
+    worker = None
+    if not args.skip_end_to_end:
+        worker = subprocess.Popen(
+            [python, "-m", "celery", "-A", "orion_ops", "worker", "-Q", "celery,diagnostics", "--concurrency", "2",
+             "--loglevel", "WARNING", "--without-gossip", "--without-mingle"],
+            cwd=ROOT, env=env,
+        )  # fmt: skip
+    names = ("a", "c", "bare", "upsert_new", "upsert_same", "b", "rows", "d")
+    results: dict[str, list[float]] = {k: [] for k in names}
+    use_wrk = shutil.which("wrk") is not None
     try:
-        for _ in range(100):
+        for _ in range(150):
             try:
                 requests.get(f"{base}/healthz", timeout=1)
                 break
             except (requests.ConnectionError, requests.Timeout):
                 time.sleep(0.2)
-        results: dict[str, list[float]] = {k: [] for k in ("a", "b", "c", "d", "baseline")}
         starts = (datetime.now(UTC) - timedelta(minutes=5)).isoformat()
-        # Warm up the workers and their connection pools.
+        # Warm up the workers, their connection pools and the baseline views.
         timed(url, am_token, [body([alert(0, key=f"w{i}", starts=starts)], f"warm-{i}") for i in range(50)], 8)
+        timed(f"{base}/bench/upsert/", "", [body([], f"warm-{i}") for i in range(50)], 8)
 
-        use_wrk = shutil.which("wrk") is not None
-        for rep in range(args.repeats):
-            # (a) one alert per request, every key new: each answer waits for its incident's commit.
+        def measure_a(rep):
             if use_wrk:
                 template = body([alert(0, key="__KEY__", starts=starts)], "__KEY__").decode()
-                results["a"].append(
-                    wrk_rate(url, am_token, template, distinct=True, prefix=f"a{rep}", seconds=args.seconds,
-                             connections=args.concurrency)
-                )  # fmt: skip
-            else:
-                bodies = [
-                    body([alert(0, key=f"a{rep}-{i}", starts=starts)], f"a{rep}-{i}") for i in range(args.requests)
-                ]
-                results["a"].append(len(bodies) / timed(url, am_token, bodies, args.concurrency))
+                return wrk_rate(url, am_token, template, distinct=True, prefix=f"a{rep}", seconds=args.seconds,
+                                connections=args.concurrency)  # fmt: skip
+            bodies = [body([alert(0, key=f"a{rep}-{i}", starts=starts)], f"a{rep}-{i}") for i in range(args.requests)]
+            return rate(url, am_token, bodies, args.concurrency)
 
-            # (b) 100 alerts per request, new group each time.
-            n_b = max(args.requests // 20, 10)
+        def measure_c(rep):
+            same = body([alert(0, key=f"c{rep}", starts=starts)], f"c{rep}")
+            post_all(url, am_token, [same], 1)
+            if use_wrk:
+                return wrk_rate(url, am_token, same.decode(), distinct=False, prefix="c", seconds=args.seconds,
+                                connections=args.concurrency)  # fmt: skip
+            return rate(url, am_token, [same] * args.requests, args.concurrency)
+
+        def measure_bare(rep):
+            bodies = [body([alert(0, key=f"x{rep}-{i}", starts=starts)], f"x{rep}-{i}") for i in range(args.requests)]
+            return rate(f"{base}/bench/bare/", "", bodies, args.concurrency)
+
+        def measure_upsert_new(rep):
+            bodies = [body([alert(0, key=f"u{rep}-{i}", starts=starts)], f"u{rep}-{i}") for i in range(args.requests)]
+            return rate(f"{base}/bench/upsert/", "", bodies, args.concurrency)
+
+        def measure_upsert_same(rep):
+            same = body([alert(0, key=f"s{rep}", starts=starts)], f"s{rep}")
+            return rate(f"{base}/bench/upsert/", "", [same] * args.requests, args.concurrency)
+
+        n_b = max(args.requests // 20, 10)
+
+        def measure_b(rep):
             bodies = [
                 body([alert(j, key=f"b{rep}-{i}", starts=starts) for j in range(100)], f"b{rep}-{i}")
                 for i in range(n_b)
             ]
-            results["b"].append(n_b * 100 / timed(url, am_token, bodies, args.concurrency))
+            return n_b * 100 / timed(url, am_token, bodies, args.concurrency)
 
-            # (c) the same payload again and again: dedup into the open incident.
-            same = body([alert(0, key=f"c{rep}", starts=starts)], f"c{rep}")
-            post_all(url, am_token, [same], 1)
-            if use_wrk:
-                results["c"].append(
-                    wrk_rate(url, am_token, same.decode(), distinct=False, prefix="c", seconds=args.seconds,
-                             connections=args.concurrency)
-                )  # fmt: skip
-            else:
-                results["c"].append(args.requests / timed(url, am_token, [same] * args.requests, args.concurrency))
+        def measure_rows(rep):
+            return baseline_rows_per_second(n_b * 100)
 
-            # (d) end to end through the worker: 202 bodies of 200 alerts, one incident per alert.
-            before = api_count(base, api_token, "?source=alertmanager&page_size=1")
-            n_d = 5
+        def measure_d(rep):
+            before, n_d = incident_count(), 5
             bodies = [
                 body([alert(j, key=f"d{rep}-{i}", starts=starts) for j in range(200)], f"d{rep}-{i}")
                 for i in range(n_d)
             ]
-            expected = before + n_d * 200
             started = time.perf_counter()
             post_all(url, fp_token, bodies, n_d)
-            while api_count(base, api_token, "?source=alertmanager&page_size=1") < expected:
+            while incident_count() < before + n_d * 200:
                 if time.perf_counter() - started > 300:
                     raise SystemExit("end-to-end measurement did not finish in 300 s")
                 time.sleep(0.05)
-            results["d"].append(n_d * 200 / (time.perf_counter() - started))
+            return n_d * 200 / (time.perf_counter() - started)
 
-            results["baseline"].append(baseline_rows_per_second(n_b * 100))
+        steps = {
+            "a": measure_a,
+            "upsert_new": measure_upsert_new,
+            "c": measure_c,
+            "upsert_same": measure_upsert_same,
+            "bare": measure_bare,
+            "b": measure_b,
+            "rows": measure_rows,
+            "d": measure_d,
+        }
+        if args.skip_end_to_end:
+            steps.pop("d")
+        order = list(steps)
+        for rep in range(args.repeats):
+            # Interleaved: each round measures everything, starting one step further along.
+            for name in order[rep % len(order) :] + order[: rep % len(order)]:
+                results[name].append(steps[name](rep))
+            print(f"round {rep + 1}/{args.repeats}: " + ", ".join(f"{k} {v[-1]:.0f}" for k, v in results.items() if v),
+                  flush=True)  # fmt: skip
     finally:
         web.terminate()
-        worker.terminate()
-        web.wait(timeout=30)
-        worker.wait(timeout=30)
+        try:
+            web.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            web.kill()
+        if worker is not None:
+            worker.terminate()
+            worker.wait(timeout=30)
 
-    med = {k: statistics.median(v) for k, v in results.items()}
+    med = {k: statistics.median(v) for k, v in results.items() if v}
+    ratio_new = med["a"] / med["upsert_new"]
+    ratio_same = med["c"] / med["upsert_same"]
     lines = [
-        f"alert intake benchmark: {args.repeats} runs, medians (gunicorn {args.workers} workers, PostgreSQL, Redis; "
-        f"load from {'wrk' if use_wrk else 'Python threads'})",
-        f"(a) 1 alert/request, new keys     {med['a']:9.0f} requests/s   (goal >= 500)",
+        f"alert intake benchmark: {args.repeats} interleaved rounds, medians (gunicorn {args.workers} workers, "
+        f"PostgreSQL, Redis db {args.redis_db}; load from {'wrk' if use_wrk else 'Python threads'}; "
+        f"machine load average {os.getloadavg()[0]:.1f} at the end)",
+        f"(a) 1 alert/request, new keys     {med['a']:9.0f} requests/s   "
+        f"{ratio_new:.2f}x upsert-new, {med['a'] / med['bare']:.3f}x bare   (goal >= 0.5x upsert-new)",
+        f"(c) same payload (dedup)          {med['c']:9.0f} alerts/s     "
+        f"{ratio_same:.2f}x upsert-same   (goal >= 1.0x upsert-same)",
         f"(b) 100 alerts/request            {med['b']:9.0f} alerts/s     "
-        f"({med['b'] / med['baseline']:.1%} of baseline; goal >= 10%)",
-        f"(c) same payload (dedup)          {med['c']:9.0f} alerts/s     (goal >= 1000)",
-        f"(d) new incidents end to end      {med['d']:9.0f} incidents/s  (goal >= 200)",
-        f"    baseline psycopg executemany  {med['baseline']:9.0f} rows/s",
-        "runs: " + json.dumps({k: [round(x) for x in v] for k, v in results.items()}),
+        f"({med['b'] / med['rows']:.1%} of psycopg executemany; goal >= 10%)",
     ]
+    if "d" in med:
+        lines.append(f"(d) new incidents end to end      {med['d']:9.0f} incidents/s  (goal >= 200)")
+    lines += [
+        f"    baseline bare JSON view       {med['bare']:9.0f} requests/s",
+        f"    baseline upsert, new keys     {med['upsert_new']:9.0f} requests/s",
+        f"    baseline upsert, same key     {med['upsert_same']:9.0f} requests/s",
+        f"    baseline psycopg executemany  {med['rows']:9.0f} rows/s",
+        "runs: " + json.dumps({k: [round(x) for x in v] for k, v in results.items() if v}),
+    ]
+    summary = {
+        "benchmark": "ingest",
+        "medians": {k: round(v, 1) for k, v in med.items()},
+        "ratio_new_vs_upsert": round(ratio_new, 3),
+        "ratio_dedup_vs_upsert": round(ratio_same, 3),
+        "ratio_new_vs_bare": round(med["a"] / med["bare"], 4),
+        "goals_met": {"new": ratio_new >= 0.5, "dedup": ratio_same >= 1.0},
+        "load_average": os.getloadavg()[0],
+    }
     print("\n".join(lines))
     out = ROOT / "bench" / "results"
     out.mkdir(exist_ok=True)
     (out / "ingest.txt").write_text("\n".join(lines) + "\n")
+    print(json.dumps(summary))
 
 
 if __name__ == "__main__":
+    sys.path.insert(0, str(ROOT))
     main()

@@ -9,10 +9,14 @@ generate_series, then times, --repeats times each (medians printed):
   - a Python loop computing only MTTA per severity over the period's rows (what
     SQL aggregates avoid), on at most 200,000 rows.
 
-Usage: .venv/bin/python bench/insights.py [--incidents 1000000] [--repeats 5]
+Goal (issue 17): insights() over the period < 300 ms and <= 2x the one-scan baseline. Runs are
+interleaved (each round times every variant), medians of --repeats rounds.
+
+Usage: .venv/bin/python bench/insights.py [--incidents 1000000] [--repeats 5] [--database orion_bench_insights]
 """
 
 import argparse
+import json
 import os
 import statistics
 import sys
@@ -30,15 +34,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--incidents", type=int, default=1_000_000)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--database", default=DB, help="dropped and created again; must start with orion_bench")
     args = parser.parse_args()
+    if not args.database.startswith("orion_bench"):
+        raise SystemExit("--database must start with orion_bench")
 
     with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {DB}")
+        conn.execute(f"DROP DATABASE IF EXISTS {args.database} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {args.database}")
     os.environ.update(
-        DATABASE_URL=f"{PG}/{DB}",
+        DATABASE_URL=f"{PG}/{args.database}",
         SECRET_KEY="bench-only-secret-key-0123456789abcdefghijklmnop",  # noqa: S106
-        CELERY_BROKER_URL="redis://127.0.0.1:6379/12",
+        CELERY_BROKER_URL="redis://127.0.0.1:6379/15",
         ORION_VAR_DIR=str(Path(os.environ.get("TMPDIR", "/tmp")) / "orion-bench-insights"),  # noqa: S108
         DJANGO_SETTINGS_MODULE="orion_ops.settings",
         LOG_LEVEL="WARNING",
@@ -131,11 +138,21 @@ def main() -> None:
         f"insights(), one service         {med['insights_service']:8.0f} ms",
         f"baseline: one aggregate scan    {med['baseline']:8.0f} ms",
         f"Python loop over 200k rows      {med['python_loop_200k']:8.0f} ms   (MTTA only)",
+        f"goal: insights() < 300 ms and <= 2x the one-scan baseline; machine load average {os.getloadavg()[0]:.1f}",
     ]
     print("\n".join(lines))
+    ratio = med["insights"] / med["baseline"]
+    summary = {
+        "benchmark": "insights",
+        "medians_ms": {k: round(v, 1) for k, v in med.items()},
+        "ratio_to_one_scan": round(ratio, 2),
+        "goals_met": {"under_300_ms": med["insights"] < 300, "within_2x_one_scan": ratio <= 2.0},
+        "load_average": os.getloadavg()[0],
+    }
     out = ROOT / "bench" / "results"
     out.mkdir(exist_ok=True)
     (out / "insights.txt").write_text("\n".join(lines) + "\n")
+    print(json.dumps(summary))
 
 
 if __name__ == "__main__":
