@@ -19,6 +19,7 @@ from diagnostics.tasks import run_diagnostic
 from incidents.actors import Actor
 from incidents.models import TimelineEntry, TimelineKind
 from incidents.services import incident_update
+from tests.app_server import free_port
 from tests.factories import IncidentFactory, ServiceFactory
 
 FINDINGS = [
@@ -64,7 +65,7 @@ def test_each_target_kind_gets_its_collectors_run(target):
     incident = incident_for(target)
     runs = services.runs_request(incident_id=incident.pk, trigger=RunTrigger.ON_DEMAND)
     assert sorted(r.collector for r in runs) == ["postgres", "prometheus"]
-    assert set(COLLECTORS) == {"postgres", "prometheus", "kubernetes"}
+    assert set(COLLECTORS) == {"postgres", "prometheus", "kubernetes", "tracing", "http"}
 
 
 @pytest.mark.django_db
@@ -203,6 +204,26 @@ def test_breaker_state_in_the_django_cache_without_redis(target, settings):
     last = DiagnosticRun.objects.order_by("-created_at", "-id").first()
     assert last.error.startswith("circuit open")
     assert breaker_for(target.pk).current_state == pybreaker.STATE_OPEN
+
+
+@pytest.mark.django_db
+def test_unreachable_redis_leaves_the_circuit_closed_in_memory_and_the_run_finishes(
+    scratch_pg, target, settings, caplog
+):
+    settings.REDIS_URL = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
+    settings.DIAGNOSTICS_BREAKER_FAIL_MAX = 2
+    settings.DIAGNOSTICS_MAX_RETRIES = 0
+    (run,) = services.runs_request(incident_id=incident_for(target).pk, trigger=RunTrigger.ON_DEMAND)
+    assert engine.run_execute(run_id=run.pk).status == "succeeded"
+    # Failures still count, in this worker's memory, and trip the circuit.
+    target.config = {"dsn_env": "ORION_TARGET_TEST_PG_REFUSED_DSN"}
+    target.save()
+    for _ in range(3):
+        (run,) = services.runs_request(incident_id=incident_for(target).pk, trigger=RunTrigger.ON_DEMAND)
+        assert engine.run_execute(run_id=run.pk).status == "failed"
+    assert not DiagnosticRun.objects.filter(status__in=["queued", "running"]).exists()
+    assert DiagnosticRun.objects.order_by("-created_at", "-id").first().error.startswith("circuit open")
+    assert "kept in memory: Redis unreachable" in caplog.text
 
 
 @pytest.mark.django_db
