@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
     dependencies = [
         ("diagnostics", "0003_incident_hypotheses"),
-        ("incidents", "0009_timeline_kind_hypothesis"),
+        ("incidents", "0010_timeline_kinds_causes_paging"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("diagnostics", "0002_mitigation"),
+        ("diagnostics", "0005_tracing_and_http_target_kinds"),
     ]
 
     operations = [

@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ("incidents", "0009_timeline_paging_kinds"),
+        ("incidents", "0010_timeline_kinds_causes_paging"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
