@@ -8,6 +8,9 @@ GUNICORN_GRACEFUL_TIMEOUT  seconds a worker gets to finish on restart (default 3
 GUNICORN_KEEPALIVE     seconds to hold an idle keep-alive connection (default 5)
 GUNICORN_MAX_REQUESTS  recycle a worker after this many requests (default 0: never)
 GUNICORN_LOG_LEVEL     error log level (default info)
+LOG_FORMAT             plain (default) or json: gunicorn's own lines (access and
+                       error log) take the same format as the app's, secrets
+                       redacted (orion_ops.logs)
 PROMETHEUS_MULTIPROC_DIR  when set, metrics are shared by all workers through files
                        in this directory (see the hooks at the bottom).
 """
@@ -62,6 +65,34 @@ if Path("/dev/shm").is_dir():  # noqa: S108
 accesslog = "-"
 errorlog = "-"
 loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
+
+
+def _logconfig(log_format: str) -> dict:
+    """gunicorn.error and gunicorn.access through the app's formatter and redaction filter."""
+    formatter = (
+        {"()": "orion_ops.logs.JsonFormatter"}
+        if log_format == "json"
+        else {"()": "orion_ops.logs.PlainFormatter", "format": "%(asctime)s %(levelname)s %(name)s %(message)s"}
+    )
+    handler = {"class": "logging.StreamHandler", "formatter": "orion", "filters": ["redact"]}
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "filters": {"redact": {"()": "orion_ops.logs.RedactSecrets"}},
+        "formatters": {"orion": formatter},
+        "handlers": {
+            "error_console": {**handler, "stream": "ext://sys.stderr"},
+            "access_console": {**handler, "stream": "ext://sys.stdout"},
+        },
+        "root": {"level": "INFO", "handlers": []},
+        "loggers": {
+            "gunicorn.error": {"level": loglevel.upper(), "handlers": ["error_console"], "propagate": False},
+            "gunicorn.access": {"level": "INFO", "handlers": ["access_console"], "propagate": False},
+        },
+    }
+
+
+logconfig_dict = _logconfig(os.environ.get("LOG_FORMAT", "plain").strip().lower())
 
 
 def _prometheus_multiproc_dir() -> Path | None:

@@ -5,10 +5,17 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_
 from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 
-from diagnostics import mitigations, selectors, services
+from diagnostics import checklists, hypotheses, mitigations, selectors, services, severity
 from diagnostics.collectors import COLLECTORS
 from diagnostics.collectors.base import FindingStatus
-from diagnostics.models import DiagnosticRun, Mitigation, MitigationAction, RunTrigger
+from diagnostics.models import (
+    ChecklistStep,
+    DiagnosticRun,
+    Mitigation,
+    MitigationAction,
+    RunbookChecklist,
+    RunTrigger,
+)
 from incidents.actors import Actor
 from incidents.api.schema import VALIDATION_ERROR, error_ref
 from incidents.models import Incident
@@ -20,7 +27,9 @@ class FindingSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=[status.value for status in FindingStatus])
     summary = serializers.CharField()
     subject = serializers.CharField(allow_blank=True)
-    evidence = serializers.DictField(help_text="query, observed, threshold, unit and optionally table, series, range.")
+    evidence = serializers.DictField(
+        help_text="query, observed, threshold, unit and optionally table, series, range, data (named facts)."
+    )
     remediation = serializers.CharField(allow_blank=True)
     runbook = serializers.CharField(allow_null=True, help_text="A runbook slug, or null.")
 
@@ -252,3 +261,224 @@ class IncidentMitigationsView(generics.GenericAPIView):
         except mitigations.MitigationBusyError as exc:
             return Response({"detail": exc.detail, "mitigation": exc.mitigation_id}, status=status.HTTP_409_CONFLICT)
         return Response(MitigationSerializer(mitigation).data, status=status.HTTP_202_ACCEPTED)
+
+
+# -- likely causes ---------------------------------------------------------------------
+
+
+class EvidenceLinkSerializer(serializers.Serializer):
+    run = serializers.IntegerField(help_text="The diagnostic run holding the finding.")
+    check = serializers.CharField(help_text="The finding's check id.")
+    subject = serializers.CharField(allow_blank=True)
+
+
+class HypothesisSerializer(serializers.Serializer):
+    rank = serializers.IntegerField(help_text="1 is the likeliest.")
+    key = serializers.CharField(help_text='The rule that found it, e.g. "pool_exhausted".')
+    title = serializers.CharField(help_text="One line with the decisive fact (the pod, the host, the number).")
+    confidence = serializers.FloatField(min_value=0, max_value=1)
+    summary = serializers.CharField()
+    evidence = EvidenceLinkSerializer(many=True)
+    confirm = serializers.CharField(help_text="What would prove it.")
+    refute = serializers.CharField(help_text="What would rule it out.")
+    runbook = serializers.CharField(allow_null=True, help_text="A runbook slug, or null.")
+
+
+class HypothesesSerializer(serializers.Serializer):
+    computed_at = serializers.DateTimeField(allow_null=True, help_text="Null until a diagnostic run has finished.")
+    hypotheses = HypothesisSerializer(many=True)
+
+
+class IncidentHypothesesView(generics.GenericAPIView):
+    """The incident's likely causes, ranked: recomputed by the worker whenever a diagnostic run finishes."""
+
+    serializer_class = HypothesesSerializer
+    pagination_class = None
+    filter_backends = []
+
+    def get_queryset(self):
+        return Incident.objects.all()
+
+    @extend_schema(summary="An incident's likely causes, likeliest first", responses=HypothesesSerializer)
+    def get(self, request, incident_id: int):
+        incident = get_object_or_404(Incident, pk=incident_id)
+        return Response(HypothesesSerializer(hypotheses.hypotheses_get(incident)).data)
+
+
+# -- runbook checklists ------------------------------------------------------------------
+
+
+class ChecklistStepSerializer(serializers.ModelSerializer):
+    done_by = serializers.CharField(source="done_by_name", read_only=True)
+
+    class Meta:
+        model = ChecklistStep
+        fields = ["number", "title", "done", "done_at", "done_by"]
+        read_only_fields = fields
+
+
+class ChecklistSerializer(serializers.ModelSerializer):
+    runbook = serializers.CharField(source="slug", read_only=True)
+    steps = ChecklistStepSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = RunbookChecklist
+        fields = ["runbook", "title", "version", "suggested_by", "attached_at", "steps"]
+        read_only_fields = fields
+
+
+class SuggestedRunbookSerializer(serializers.Serializer):
+    slug = serializers.CharField()
+    title = serializers.CharField()
+    hypothesis = serializers.CharField(help_text="The key of the likely cause that suggests it.")
+    because = serializers.CharField(help_text="That likely cause's title.")
+
+
+class ChecklistsSerializer(serializers.Serializer):
+    suggested = SuggestedRunbookSerializer(
+        allow_null=True, help_text="The top likely cause's runbook, if not attached."
+    )
+    checklists = ChecklistSerializer(many=True)
+
+
+class AttachRunbookSerializer(serializers.Serializer):
+    slug = serializers.SlugField(max_length=100, help_text="The runbook to attach, e.g. db-connection-pool-exhausted.")
+
+
+class StepDoneSerializer(serializers.Serializer):
+    done = serializers.BooleanField(help_text="true ticks the step, false unticks it.")
+
+
+def _checklists_body(incident: Incident) -> dict:
+    return {"suggested": checklists.suggested_runbook(incident), "checklists": checklists.checklists_for(incident)}
+
+
+class IncidentRunbooksView(generics.GenericAPIView):
+    """Runbooks attached to an incident as checklists. Reading needs the viewer role, attaching the engineer role."""
+
+    serializer_class = ChecklistsSerializer
+    pagination_class = None
+    filter_backends = []
+
+    def get_queryset(self):
+        return Incident.objects.all()
+
+    @extend_schema(summary="An incident's runbook checklists and the suggested runbook", responses=ChecklistsSerializer)
+    def get(self, request, incident_id: int):
+        incident = get_object_or_404(Incident, pk=incident_id)
+        return Response(ChecklistsSerializer(_checklists_body(incident)).data)
+
+    @extend_schema(
+        summary="Attach a runbook as a checklist",
+        request=AttachRunbookSerializer,
+        responses={
+            201: ChecklistSerializer,
+            200: ChecklistSerializer,
+            400: VALIDATION_ERROR,
+            409: OpenApiResponse(description="The incident is reviewed"),
+        },
+    )
+    def post(self, request, incident_id: int):
+        incident = get_object_or_404(Incident, pk=incident_id)
+        form = AttachRunbookSerializer(data=request.data or {})
+        form.is_valid(raise_exception=True)
+        suggested = checklists.suggested_runbook(incident)
+        slug = form.validated_data["slug"]
+        checklist, created = checklists.checklist_attach(
+            incident=incident, slug=slug, actor=Actor.for_user(request.user),
+            suggested_by=suggested["hypothesis"] if suggested and suggested["slug"] == slug else "",
+        )  # fmt: skip
+        checklist = RunbookChecklist.objects.prefetch_related("steps").get(pk=checklist.pk)
+        return Response(ChecklistSerializer(checklist).data, status=201 if created else 200)
+
+
+class ChecklistStepView(generics.GenericAPIView):
+    """Tick or untick one step of an incident's runbook checklist (engineer and up)."""
+
+    serializer_class = StepDoneSerializer
+    pagination_class = None
+    filter_backends = []
+
+    def get_queryset(self):
+        return Incident.objects.all()
+
+    @extend_schema(
+        summary="Tick or untick a checklist step",
+        request=StepDoneSerializer,
+        responses={
+            200: ChecklistStepSerializer,
+            400: VALIDATION_ERROR,
+            404: OpenApiResponse(description="No such incident, checklist or step"),
+            409: OpenApiResponse(description="The incident is reviewed"),
+        },
+    )
+    def post(self, request, incident_id: int, slug: str, number: int):
+        incident = get_object_or_404(Incident, pk=incident_id)
+        form = StepDoneSerializer(data=request.data or {})
+        form.is_valid(raise_exception=True)
+        try:
+            step, _changed = checklists.checklist_step_set(
+                incident=incident, slug=slug, number=number, done=form.validated_data["done"],
+                actor=Actor.for_user(request.user),
+            )  # fmt: skip
+        except checklists.ChecklistNotFound as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_404_NOT_FOUND)
+        return Response(ChecklistStepSerializer(step).data)
+
+
+# -- severity suggestion ----------------------------------------------------------------------
+
+
+class SeveritySuggestionSerializer(serializers.Serializer):
+    current = serializers.CharField(help_text="The incident's severity now.")
+    suggested = serializers.CharField(allow_null=True, help_text="A higher severity the evidence meets, or null.")
+    text = serializers.CharField(allow_blank=True, help_text='e.g. "Evidence suggests P1: error ratio 8.3 % (> 5 %)".')
+    reasons = serializers.ListField(child=serializers.CharField())
+    evidence = EvidenceLinkSerializer(many=True)
+
+
+class SeverityRaiseSerializer(serializers.Serializer):
+    severity = serializers.ChoiceField(choices=["P0", "P1"], help_text="The suggested severity to raise to.")
+
+
+def _suggestion_body(incident: Incident) -> dict:
+    suggestion = severity.severity_suggestion_for(incident)
+    if suggestion is None:
+        return {"current": incident.severity, "suggested": None, "text": "", "reasons": [], "evidence": []}
+    data = suggestion.to_dict()
+    return {"current": incident.severity, "suggested": data["severity"], "text": data["text"],
+            "reasons": data["reasons"], "evidence": data["evidence"]}  # fmt: skip
+
+
+class IncidentSeveritySuggestionView(generics.GenericAPIView):
+    """The severity the diagnostic evidence supports, when higher than the incident's; raised only by a person."""
+
+    serializer_class = SeveritySuggestionSerializer
+    pagination_class = None
+    filter_backends = []
+
+    def get_queryset(self):
+        return Incident.objects.all()
+
+    @extend_schema(summary="The severity the evidence suggests (never lower)", responses=SeveritySuggestionSerializer)
+    def get(self, request, incident_id: int):
+        incident = get_object_or_404(Incident, pk=incident_id)
+        return Response(SeveritySuggestionSerializer(_suggestion_body(incident)).data)
+
+    @extend_schema(
+        summary="Raise the severity to the suggested one",
+        request=SeverityRaiseSerializer,
+        responses={
+            200: SeveritySuggestionSerializer,
+            400: VALIDATION_ERROR,
+            409: OpenApiResponse(description="The evidence no longer suggests it, or the incident is reviewed"),
+        },
+    )
+    def post(self, request, incident_id: int):
+        incident = get_object_or_404(Incident, pk=incident_id)
+        form = SeverityRaiseSerializer(data=request.data or {})
+        form.is_valid(raise_exception=True)
+        incident = severity.severity_raise(
+            incident=incident, severity=form.validated_data["severity"], actor=Actor.for_user(request.user)
+        )
+        return Response(SeveritySuggestionSerializer(_suggestion_body(incident)).data)

@@ -11,16 +11,40 @@ class DiagnosticsConfig(AppConfig):
 
     def ready(self):
         from celery import signature
+        from django.db.models.signals import post_delete, post_save
 
-        from diagnostics import conf, hooks, impact, live, mitigations, panel
-        from incidents import panels, reports
+        from diagnostics import causes_panel, checklist_panel, conf, hooks, impact, live, mitigations, panel
+        from diagnostics import demo as recorded_demo
+        from diagnostics import metrics as diagnostics_metrics
+        from diagnostics.models import Target
+        from incidents import demo, metrics, panels, reports
         from incidents import services as incident_services
         from orion_ops.celery import app
 
+        metrics.register(diagnostics_metrics.DiagnosticRunCollector())
         incident_services.on_incident_created(hooks.incident_created)
         incident_services.on_services_added(hooks.services_added)
+        post_save.connect(hooks.targeted_services_forget, sender=Target, dispatch_uid="targeted-services")
+        post_delete.connect(hooks.targeted_services_forget, sender=Target, dispatch_uid="targeted-services")
         reports.on_draft(hooks.report_findings)
         reports.on_draft(impact.report_impact)
+        demo.on_seeded(recorded_demo.record)
+        panels.register(
+            key="likely-causes",
+            title="Likely causes",
+            template="diagnostics/_likely_causes_panel.html",
+            order=5,
+            context=causes_panel.panel_context,
+            version=causes_panel.panel_version,
+        )
+        panels.register(
+            key="runbook-checklist",
+            title="Runbook checklist",
+            template="diagnostics/_checklist_panel.html",
+            order=8,
+            context=checklist_panel.panel_context,
+            version=checklist_panel.panel_version,
+        )
         panels.register(
             key="diagnostics",
             title="Diagnostics",

@@ -49,6 +49,7 @@ DEFAULTS: dict[str, int | float | bool] = {
     "BREAKER_RESET_SECONDS": 60,  # how long an open circuit fails fast before one trial run
     "STALE_GRACE_SECONDS": 60,  # a run still running this long after its hard limit is reaped
     "QUEUED_MAX_SECONDS": 3600,  # a run never picked up within this is failed
+    "REQUEUE_SECONDS": 120,  # a run not picked up within this is sent to the broker again
     "REAP_INTERVAL_SECONDS": 60,
     # Mitigations
     "MITIGATION_MAX_REPLICAS": 50,

@@ -21,6 +21,7 @@ from diagnostics.collectors import collector_class
 from diagnostics.collectors.base import CollectorError, ConfigurationError, TargetSpec, Window
 from diagnostics.credentials import target_secrets
 from diagnostics.models import RunStatus
+from orion_ops import logs
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +63,7 @@ def run_execute(
         services.run_attach_if_finished(run_id=run_id)
         return Outcome(status=None)
 
+    logs.bind(incident_id=run.incident_id)
     cls = collector_class(run.collector)
     if run.target is None or cls is None:
         reason = "its target was removed" if run.target is None else f"no collector for {run.collector} targets"

@@ -9,6 +9,8 @@ class TargetKind(models.TextChoices):
     KUBERNETES = "kubernetes", "Kubernetes workload"
     POSTGRES = "postgres", "PostgreSQL database"
     PROMETHEUS = "prometheus", "Prometheus job"
+    TRACING = "tracing", "Traces (Jaeger)"
+    HTTP = "http", "HTTP probe"
 
 
 class Target(models.Model):
@@ -50,6 +52,7 @@ class RunTrigger(models.TextChoices):
     INCIDENT_CREATED = "incident_created", "Incident filed"
     SERVICES_ADDED = "services_added", "Service added to the incident"
     ON_DEMAND = "on_demand", "Requested"
+    RECORDED_DEMO = "recorded_demo", "Recorded demo data"
 
 
 class DiagnosticRun(models.Model):
@@ -209,3 +212,66 @@ class Mitigation(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.status not in ACTIVE_MITIGATION_STATUSES
+
+
+class IncidentHypotheses(models.Model):
+    """The latest likely causes of an incident, recomputed from its findings whenever a run finishes.
+
+    Never truth, only the latest list (``diagnostics.analysis``): one row per incident, rewritten by
+    ``diagnostics.hypotheses.hypotheses_recompute`` under a row lock. ``top_key`` is the hypothesis
+    announced on the timeline last, so a recompute that keeps the same top writes no entry.
+    """
+
+    incident = models.OneToOneField(Incident, on_delete=models.CASCADE, primary_key=True, related_name="hypotheses")
+    computed_at = models.DateTimeField(null=True, blank=True)
+    hypotheses = models.JSONField(default=list, blank=True)
+    top_key = models.CharField(max_length=64, blank=True)
+    top_title = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        verbose_name_plural = "incident hypotheses"
+
+    def __str__(self) -> str:
+        return f"hypotheses of incident {self.incident_id}"
+
+
+class RunbookChecklist(models.Model):
+    """A runbook attached to an incident: its steps become a checklist (one ``ChecklistStep`` row each).
+
+    The runbook's version at attachment is kept; the steps are copied (number and title) so a later edit
+    of the runbook file does not change what was ticked.
+    """
+
+    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="runbook_checklists")
+    slug = models.SlugField(max_length=100)
+    title = models.CharField(max_length=200)
+    version = models.PositiveIntegerField()
+    suggested_by = models.CharField(max_length=64, blank=True, help_text="The hypothesis that suggested it, if any.")
+    attached_at = models.DateTimeField(auto_now_add=True)
+    attached_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["attached_at", "id"]
+        constraints = [models.UniqueConstraint(fields=["incident", "slug"], name="one_checklist_per_runbook")]
+
+    def __str__(self) -> str:
+        return f"{self.slug} on incident {self.incident_id}"
+
+
+class ChecklistStep(models.Model):
+    checklist = models.ForeignKey(RunbookChecklist, on_delete=models.CASCADE, related_name="steps")
+    number = models.PositiveSmallIntegerField()
+    title = models.CharField(max_length=200)
+    done = models.BooleanField(default=False)
+    done_at = models.DateTimeField(null=True, blank=True)
+    done_by_name = models.CharField(max_length=200, blank=True)
+    changed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["number"]
+        constraints = [models.UniqueConstraint(fields=["checklist", "number"], name="one_row_per_checklist_step")]
+
+    def __str__(self) -> str:
+        return f"step {self.number} of {self.checklist_id}"

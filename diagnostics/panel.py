@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from diagnostics import selectors
 from diagnostics.charts import finding_chart
 from diagnostics.collectors.base import worst_status
-from diagnostics.models import ACTIVE_RUN_STATUSES, DiagnosticRun
+from diagnostics.models import ACTIVE_RUN_STATUSES, DiagnosticRun, RunTrigger
 from diagnostics.runbooks import runbook_get, runbook_url
 from diagnostics.services import COLLECTOR_TITLES
 from incidents import roles
@@ -47,7 +47,19 @@ def _finding_view(finding: dict) -> dict:
         ", ".join(f"{k} {v}" for k, v in threshold.items()) if isinstance(threshold, dict) else threshold
     )
     view["chart"] = finding_chart(finding)
+    view["trace_links"] = _trace_links(evidence)
     return view
+
+
+def _trace_links(evidence: dict) -> list[dict]:
+    """The traces a finding names, as links to the trace UI (http and https only)."""
+    data = evidence.get("data") if isinstance(evidence.get("data"), dict) else {}
+    urls, ids = data.get("trace_urls") or [], data.get("trace_ids") or []
+    return [
+        {"url": url, "label": str(trace_id)[:16]}
+        for url, trace_id in zip(urls, ids, strict=False)
+        if isinstance(url, str) and url.startswith(("http://", "https://"))
+    ]
 
 
 def _run_view(run: DiagnosticRun) -> RunView:
@@ -81,5 +93,6 @@ def panel_context(request, incident: Incident) -> dict:
             "can_run": roles.has_role(user, roles.ENGINEER) and incident.status != Status.REVIEWED,
             "has_targets": selectors.runnable_targets_for_incident(incident=incident).exists(),
             "active": any(run.status in ACTIVE_RUN_STATUSES for run in runs),
+            "recorded": any(run.trigger == RunTrigger.RECORDED_DEMO for run in runs),
         }
     }

@@ -18,6 +18,7 @@ from django.utils import timezone
 from diagnostics import conf
 from diagnostics.collectors import COLLECTORS, collector_class
 from diagnostics.collectors.base import NOTABLE_STATUSES, STATUS_ORDER, FindingStatus, worst_status
+from diagnostics.hypotheses import hypotheses_enqueue
 from diagnostics.models import (
     ACTIVE_RUN_STATUSES,
     FINISHED_RUN_STATUSES,
@@ -37,6 +38,8 @@ COLLECTOR_TITLES = {
     TargetKind.POSTGRES: "PostgreSQL",
     TargetKind.KUBERNETES: "Kubernetes",
     TargetKind.PROMETHEUS: "Prometheus",
+    TargetKind.TRACING: "Traces",
+    TargetKind.HTTP: "HTTP probe",
 }
 DIAGNOSTICS_ACTOR = Actor.system("Diagnostics")
 
@@ -142,12 +145,31 @@ def run_enqueue(*, run_id: int, collector: str) -> None:
         run_diagnostic.apply_async(
             args=[run_id], queue="diagnostics", soft_time_limit=limits.soft, time_limit=limits.hard
         )
-    except Exception as exc:  # the broker is down: the run fails, the incident does not
-        logger.exception("could not enqueue diagnostic run %s", run_id)
-        run_finish(run_id=run_id, status=RunStatus.FAILED, error=f"could not queue the run: {type(exc).__name__}")
+    except Exception:  # the broker is down: the run stays queued and the reaper sends it again
+        logger.exception("could not enqueue diagnostic run %s; the reaper will send it again", run_id)
 
 
 # -- executing runs -----------------------------------------------------------------
+
+
+def runs_resend_unclaimed(*, now: datetime | None = None) -> int:
+    """Send again the runs no worker has claimed for ``DIAGNOSTICS_REQUEUE_SECONDS``.
+
+    Their message never reached the broker (it was down when the incident was filed) or was lost
+    with it (Redis restarted without its data). A message that was only slow is harmless to send
+    twice: the claim, the finish and the attach are conditional, so the run is attached once.
+    """
+    now = now or timezone.now()
+    since = now - timedelta(seconds=conf.get("REQUEUE_SECONDS"))
+    unclaimed = list(
+        DiagnosticRun.objects.filter(
+            status=RunStatus.QUEUED, claimed_at__isnull=True, leader__isnull=True, created_at__lt=since
+        ).values_list("pk", "collector")
+    )
+    for run_id, collector in unclaimed:
+        logger.info("diagnostic run %s was never claimed; sending it again", run_id)
+        run_enqueue(run_id=run_id, collector=collector)
+    return len(unclaimed)
 
 
 def run_claim(*, run_id: int, now: datetime | None = None) -> DiagnosticRun | None:
@@ -236,6 +258,9 @@ def run_attach(*, run: DiagnosticRun) -> bool:
             incident=run.incident, kind=TimelineKind.DIAGNOSTIC, actor=DIAGNOSTICS_ACTOR, text=text, data=data, at=now
         )
         DiagnosticRun.objects.filter(pk=run.pk).update(timeline_entry=entry)
+        incident_id = run.incident_id
+        # The likely causes change with every run that reaches the timeline: recomputed by the worker.
+        transaction.on_commit(lambda: hypotheses_enqueue(incident_id=incident_id))
     return True
 
 
@@ -320,6 +345,7 @@ def runs_reap_stale(*, now: datetime | None = None) -> int:
             now=now,
         )
         reaped += 1
+    runs_resend_unclaimed(now=now)
     # Followers of a leader that ended without handing over (or was deleted).
     for follower in DiagnosticRun.objects.filter(status__in=ACTIVE_RUN_STATUSES, leader__isnull=False).filter(
         leader__status__in=FINISHED_RUN_STATUSES

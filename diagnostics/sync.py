@@ -20,7 +20,15 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from pydantic import BeforeValidator, Field, ValidationError, ValidationInfo
 
+from diagnostics import sync_paging
 from diagnostics.models import Target
+from diagnostics.sync_paging import (
+    ChannelEntry,
+    EscalationEntry,
+    PersonEntry,
+    ScheduleEntry,
+    StakeholderEntry,
+)
 from diagnostics.targets import SLUG, Errors, Loc, Section, Targets, error_list, refuse, target_name
 from incidents.models import Service
 
@@ -94,6 +102,9 @@ class ServiceEntry(Section):
     description: Annotated[str, BeforeValidator(_text)] | None = None
     owners: Annotated[list[Owner], _list_of("usernames")] | None = None
     targets: Targets = Field(default_factory=Targets)
+    # Paging (diagnostics.sync_paging): absent leaves what is stored.
+    stakeholders: Annotated[list[StakeholderEntry], _list_of("stakeholders")] | None = None
+    escalation: EscalationEntry | None = None
 
     @classmethod
     def not_a_mapping(cls) -> str:
@@ -104,6 +115,11 @@ class TargetsFile(Section):
     """The whole file. Every key of it is a field here; any other key is refused."""
 
     services: Annotated[list[ServiceEntry], BeforeValidator(_services)] = Field(None, validate_default=True)
+    # Paging (diagnostics.sync_paging).
+    people: Annotated[list[PersonEntry], _list_of("people")] = Field(default_factory=list)
+    channels: Annotated[list[ChannelEntry], _list_of("channels")] = Field(default_factory=list)
+    schedules: Annotated[list[ScheduleEntry], _list_of("schedules")] = Field(default_factory=list)
+    default_escalation: EscalationEntry | None = None
 
     @classmethod
     def not_a_mapping(cls) -> str:
@@ -128,6 +144,9 @@ class TargetsFile(Section):
                 problems.append((("services", i, "slug"), f"duplicate of services[{seen[slug]}]"))
             else:
                 seen[slug] = i
+        problems += sync_paging.duplicates(data.get("people"), "username", "people")
+        problems += sync_paging.duplicates(data.get("channels"), "slug", "channels")
+        problems += sync_paging.duplicates(data.get("schedules"), "slug", "schedules")
         return problems
 
 
@@ -141,7 +160,10 @@ def parse(text: str) -> TargetsFile:
         raise SyncError([(where, f"not valid YAML: {getattr(exc, 'problem', None) or exc}")]) from None
     usernames = set(get_user_model().objects.filter(is_active=True).values_list("username", flat=True))
     try:
-        return TargetsFile.model_validate({} if document is None else document, context={"usernames": usernames})
+        return TargetsFile.model_validate(
+            {} if document is None else document,
+            context={"usernames": usernames, **sync_paging.context(document)},
+        )
     except ValidationError as exc:
         raise SyncError([(path or "file", message) for path, message in error_list(exc)]) from None
 
@@ -150,6 +172,11 @@ def apply(file: TargetsFile, *, prune: bool = False, dry_run: bool = False) -> l
     """Make the database match ``file``; returns one line per change. Nothing is written on a dry run."""
     changes: list[str] = []
     with transaction.atomic():
+        changes.extend(sync_paging.people_apply(file.people))
+        changes.extend(sync_paging.channels_apply(file.channels))
+        changes.extend(sync_paging.schedules_apply(file.schedules))
+        if file.default_escalation is not None:
+            changes.extend(sync_paging.policy_apply("default", file.default_escalation, service=None))
         for entry in file.services:
             changes.extend(_apply_service(entry))
         if prune:
@@ -208,4 +235,8 @@ def _apply_service(spec: ServiceEntry) -> list[str]:
     for kind, target in sorted(existing.items()):
         target.delete()
         changes.append(f"deleted {kind} target of {spec.slug}")
+    if spec.stakeholders is not None:
+        changes.extend(sync_paging.stakeholders_apply(service, spec.stakeholders))
+    if spec.escalation is not None:
+        changes.extend(sync_paging.policy_apply(f"service-{spec.slug}", spec.escalation, service=service))
     return changes

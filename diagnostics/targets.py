@@ -241,12 +241,99 @@ class PrometheusSettings(TargetSettings):
     metrics: Names | None = None  # metric and label names that differ from the defaults
 
 
+def _milliseconds(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise refuse("must be a whole number of milliseconds (0 or more)")
+    return value
+
+
+def _status_code(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 100 <= value <= 599:
+        raise refuse("must be an HTTP status code (100-599)")
+    return value
+
+
+def _probe_timeout(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= MAX_PROBE_TIMEOUT_SECONDS:
+        raise refuse(f"must be a number of seconds above 0 and at most {MAX_PROBE_TIMEOUT_SECONDS}")
+    return value
+
+
+MAX_PROBE_TIMEOUT_SECONDS = 30
+MAX_PROBE_URLS = 20
+Milliseconds = Annotated[int, BeforeValidator(_milliseconds)]
+StatusCode = Annotated[int, BeforeValidator(_status_code)]
+ProbeTimeout = Annotated[float, BeforeValidator(_probe_timeout)]
+
+
+class TracingSettings(TargetSettings):
+    """A Jaeger query service (``url``, its HTTP API) and the service name the traces are recorded under."""
+
+    url: HttpUrl
+    service: Text
+    min_duration_ms: Milliseconds | None = None  # a trace this long is slow (default 1000)
+    ui_url: HttpUrl | None = None  # where people open traces, when not the query URL
+    auth_header_env: EnvName | None = None
+
+
+class ProbeSettings(Section):
+    """One URL of an http target, with what it should answer."""
+
+    url: HttpUrl
+    name: Text | None = None
+    expect_status: StatusCode | None = None
+    timeout_seconds: ProbeTimeout | None = None
+
+    @classmethod
+    def not_a_mapping(cls) -> str:
+        return "must be a URL or a mapping with url (and name, expect_status, timeout_seconds)"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _url_alone(cls, data: Any) -> Any:
+        return {"url": data} if isinstance(data, str) else data
+
+
+def _probe_list(value: Any) -> list:
+    if not isinstance(value, list) or not value:
+        raise refuse("must be a non-empty list of URLs")
+    if len(value) > MAX_PROBE_URLS:
+        raise refuse(f"at most {MAX_PROBE_URLS} URLs per target")
+    return [{"url": item} if isinstance(item, str) else item for item in value]
+
+
+class HttpSettings(TargetSettings):
+    """URLs probed from the worker: ``url`` for one, ``urls`` for several (each may override the defaults)."""
+
+    url: HttpUrl | None = None
+    urls: Annotated[list[ProbeSettings], BeforeValidator(_probe_list)] | None = None
+    expect_status: StatusCode | None = None  # default 200
+    timeout_seconds: ProbeTimeout | None = None  # default 5
+    ca_file: FilePath | None = None  # extra CA certificates to trust for https (PEM, on the worker)
+
+    @classmethod
+    def cross_check(cls, data: dict) -> list[tuple[Loc, str]]:
+        if data.get("url") and data.get("urls"):
+            return [((), "give either url or urls, not both")]
+        if not data.get("url") and not data.get("urls"):
+            return [(("url",), "required (or urls: a list of URLs)")]
+        return []
+
+    def config(self) -> dict:
+        config = super().config()
+        if "urls" in config:
+            config["urls"] = [{k: v for k, v in probe.items() if v is not None} for probe in config["urls"]]
+        return config
+
+
 class Targets(Section):
     """A service's targets: at most one per kind."""
 
     kubernetes: KubernetesSettings | None = None
     postgres: PostgresSettings | None = None
     prometheus: PrometheusSettings | None = None
+    tracing: TracingSettings | None = None
+    http: HttpSettings | None = None
 
     @classmethod
     def kinds(cls) -> list[str]:
@@ -275,6 +362,8 @@ TARGET_SETTINGS: dict[str, type[TargetSettings]] = {
     "kubernetes": KubernetesSettings,
     "postgres": PostgresSettings,
     "prometheus": PrometheusSettings,
+    "tracing": TracingSettings,
+    "http": HttpSettings,
 }
 
 

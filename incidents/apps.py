@@ -11,13 +11,18 @@ class IncidentsConfig(AppConfig):
         from celery import signature
         from celery.schedules import crontab
         from django.conf import settings
+        from django.db.models.signals import post_delete, post_save
 
-        from incidents import lifecycle, panels, reports
+        from incidents import integrations, lifecycle, metrics, panels, reports
         from incidents.api import schema  # noqa: F401  (drf-spectacular learns the auth scheme when it is imported)
+        from incidents.models import Integration
         from incidents.web import panels as web_panels
         from orion_ops.celery import app
 
         lifecycle.on_transition(reports.report_draft_enqueue)
+        # Intake caches integrations by token digest: an edit or a revocation in this process clears it.
+        post_save.connect(integrations.integration_cache_clear, sender=Integration, dispatch_uid="integration-cache")
+        post_delete.connect(integrations.integration_cache_clear, sender=Integration, dispatch_uid="integration-cache")
 
         panels.register(
             key="alerts",
@@ -55,6 +60,7 @@ class IncidentsConfig(AppConfig):
             ),
             ("purge-idempotency-keys", 3600.0, "incidents.tasks.purge_idempotency_keys"),
             ("draft-missing-reports", 300.0, "incidents.tasks.draft_missing_reports"),
+            ("beat-heartbeat", metrics.HEARTBEAT_INTERVAL_SECONDS, "incidents.tasks.beat_heartbeat"),
         ]
         for name, schedule, task in periodic:
             app.add_periodic_task(schedule, signature(task), name=name)

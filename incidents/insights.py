@@ -14,13 +14,13 @@ from datetime import datetime, timedelta
 from django.db import connection
 from django.db.models import (
     Aggregate,
-    Avg,
     Count,
     F,
     FloatField,
     Func,
     Q,
     QuerySet,
+    Sum,
 )
 from django.db.models.functions import Coalesce, TruncWeek
 from django.utils import timezone
@@ -112,21 +112,64 @@ def insights(*, period: Period, service: Service | None = None, now: datetime | 
     now = now or timezone.now()
     incidents = incidents_in(period, service)
 
+    # One pass over the period: every per-severity, per-week and time-in-state figure is a
+    # sum and a count per (week, severity), added up here; only the medians need a second look.
     due = Q(acknowledged_at__isnull=False) | Q(ack_due_at__lte=now)
     met = Q(acknowledged_at__isnull=False, acknowledged_at__lte=F("ack_due_at"))
-    rows = {
-        row["severity"]: row
-        for row in incidents.values("severity")
+    acked, resolved = Q(acknowledged_at__isnull=False), Q(resolved_at__isnull=False)
+    spans = {
+        "mtta": (seconds_between("acknowledged_at", "detected_at"), acked),
+        "mttr": (seconds_between("resolved_at", "detected_at"), resolved),
+        "detected": (
+            _Epoch(Coalesce("acknowledged_at", "diagnosing_at", "mitigated_at", "resolved_at"), F("detected_at")),
+            None,
+        ),
+        "acknowledged": (_Epoch(Coalesce("diagnosing_at", "mitigated_at", "resolved_at"), F("acknowledged_at")), acked),
+        "diagnosing": (
+            _Epoch(Coalesce("mitigated_at", "resolved_at"), F("diagnosing_at")),
+            Q(diagnosing_at__isnull=False),
+        ),
+        "mitigated": (seconds_between("resolved_at", "mitigated_at"), Q(mitigated_at__isnull=False)),
+    }
+    sums = {}
+    for name, (span, only) in spans.items():
+        sums[f"{name}_sum"] = Sum(span, filter=only)
+        sums[f"{name}_n"] = Count(span, filter=only)
+    cells = list(
+        incidents.annotate(week=TruncWeek("detected_at"))
+        .values("week", "severity")
         .annotate(
             count=Count("id"),
-            resolved=Count("id", filter=Q(resolved_at__isnull=False)),
-            mtta_mean=Avg(seconds_between("acknowledged_at", "detected_at"), filter=Q(acknowledged_at__isnull=False)),
-            mttr_mean=Avg(seconds_between("resolved_at", "detected_at"), filter=Q(resolved_at__isnull=False)),
+            resolved=Count("id", filter=resolved),
             sla_due=Count("id", filter=due),
             sla_met=Count("id", filter=met),
+            **sums,
         )
-        .order_by()
-    }
+        .order_by("week", "severity")
+    )
+    rows: dict[str, dict] = {}
+    weekly: dict[str, dict] = {}
+    totals = {name: [0.0, 0] for name in spans}
+    for cell in cells:
+        row = rows.setdefault(cell["severity"], {"count": 0, "resolved": 0, "sla_due": 0, "sla_met": 0})
+        for name in ("count", "resolved", "sla_due", "sla_met"):
+            row[name] += cell[name]
+        for name in ("mtta", "mttr"):
+            pair = row.setdefault(name, [0.0, 0])
+            pair[0] += cell[f"{name}_sum"] or 0.0
+            pair[1] += cell[f"{name}_n"]
+        for name in spans:
+            totals[name][0] += cell[f"{name}_sum"] or 0.0
+            totals[name][1] += cell[f"{name}_n"]
+        week = cell["week"].date().isoformat() if hasattr(cell["week"], "date") else str(cell["week"])
+        bucket = weekly.setdefault(
+            week, {"week": week, "incidents": dict.fromkeys(SEVERITIES, 0), "mtta": [0.0, 0], "mttr": [0.0, 0]}
+        )
+        bucket["incidents"][cell["severity"]] = cell["count"]
+        for name in ("mtta", "mttr"):
+            bucket[name][0] += cell[f"{name}_sum"] or 0.0
+            bucket[name][1] += cell[f"{name}_n"]
+
     medians = _medians(incidents)
     by_severity = {}
     for severity in SEVERITIES:
@@ -135,8 +178,8 @@ def insights(*, period: Period, service: Service | None = None, now: datetime | 
         by_severity[severity] = {
             "count": row.get("count", 0),
             "resolved": row.get("resolved", 0),
-            "mtta": {"mean": _round(row.get("mtta_mean")), "median": medians.get(severity, {}).get("mtta")},
-            "mttr": {"mean": _round(row.get("mttr_mean")), "median": medians.get(severity, {}).get("mttr")},
+            "mtta": {"mean": _mean(row.get("mtta")), "median": medians.get(severity, {}).get("mtta")},
+            "mttr": {"mean": _mean(row.get("mttr")), "median": medians.get(severity, {}).get("mttr")},
             "sla": {
                 "due": due_count,
                 "met": met_count,
@@ -144,20 +187,16 @@ def insights(*, period: Period, service: Service | None = None, now: datetime | 
                 "compliance": round(met_count / due_count, 4) if due_count else None,
             },
         }
-
-    time_in_state = incidents.aggregate(
-        detected=Avg(
-            _Epoch(Coalesce("acknowledged_at", "diagnosing_at", "mitigated_at", "resolved_at"), F("detected_at"))
-        ),
-        acknowledged=Avg(
-            _Epoch(Coalesce("diagnosing_at", "mitigated_at", "resolved_at"), F("acknowledged_at")),
-            filter=Q(acknowledged_at__isnull=False),
-        ),
-        diagnosing=Avg(
-            _Epoch(Coalesce("mitigated_at", "resolved_at"), F("diagnosing_at")), filter=Q(diagnosing_at__isnull=False)
-        ),
-        mitigated=Avg(seconds_between("resolved_at", "mitigated_at"), filter=Q(mitigated_at__isnull=False)),
-    )
+    time_in_state = {name: totals[name] for name in ("detected", "acknowledged", "diagnosing", "mitigated")}
+    trend = [
+        {
+            "week": bucket["week"],
+            "incidents": bucket["incidents"],
+            "mtta_mean": _mean(bucket["mtta"]),
+            "mttr_mean": _mean(bucket["mttr"]),
+        }
+        for bucket in weekly.values()
+    ]
 
     items = ActionItem.objects.all()
     if service is not None:
@@ -184,40 +223,6 @@ def insights(*, period: Period, service: Service | None = None, now: datetime | 
         .order_by("-count")[:10]
     )
 
-    weekly_rows = (
-        incidents.annotate(week=TruncWeek("detected_at"))
-        .values("week", "severity")
-        .annotate(
-            count=Count("id"),
-            mtta=Avg(seconds_between("acknowledged_at", "detected_at"), filter=Q(acknowledged_at__isnull=False)),
-            mttr=Avg(seconds_between("resolved_at", "detected_at"), filter=Q(resolved_at__isnull=False)),
-            acked=Count("id", filter=Q(acknowledged_at__isnull=False)),
-            resolved=Count("id", filter=Q(resolved_at__isnull=False)),
-        )
-        .order_by("week", "severity")
-    )
-    weekly: dict[str, dict] = {}
-    for row in weekly_rows:
-        week = row["week"].date().isoformat() if hasattr(row["week"], "date") else str(row["week"])
-        bucket = weekly.setdefault(
-            week, {"week": week, "incidents": dict.fromkeys(SEVERITIES, 0), "_mtta": [], "_mttr": []}
-        )
-        bucket["incidents"][row["severity"]] = row["count"]
-        if row["mtta"] is not None:
-            bucket["_mtta"].append((row["mtta"], row["acked"]))
-        if row["mttr"] is not None:
-            bucket["_mttr"].append((row["mttr"], row["resolved"]))
-    trend = []
-    for bucket in weekly.values():
-        trend.append(
-            {
-                "week": bucket["week"],
-                "incidents": bucket["incidents"],
-                "mtta_mean": _weighted(bucket["_mtta"]),
-                "mttr_mean": _weighted(bucket["_mttr"]),
-            }
-        )
-
     total = sum(s["count"] for s in by_severity.values())
     due_total = sum(s["sla"]["due"] for s in by_severity.values())
     met_total = sum(s["sla"]["met"] for s in by_severity.values())
@@ -227,7 +232,7 @@ def insights(*, period: Period, service: Service | None = None, now: datetime | 
         "total": total,
         "sla_compliance": round(met_total / due_total, 4) if due_total else None,
         "by_severity": by_severity,
-        "time_in_state": {name: _round(value) for name, value in time_in_state.items()},
+        "time_in_state": {name: _mean(pair) for name, pair in time_in_state.items()},
         "action_items": item_counts,
         "recurring": {
             "alert_keys": [
@@ -249,6 +254,6 @@ class _Any(Aggregate):
     function = "MAX"
 
 
-def _weighted(pairs: list[tuple[float, int]]) -> float | None:
-    weight = sum(n for _, n in pairs)
-    return _round(sum(v * n for v, n in pairs) / weight) if weight else None
+def _mean(pair: list | None) -> float | None:
+    """A mean from [sum, count], rounded; None when nothing was counted."""
+    return _round(pair[0] / pair[1]) if pair and pair[1] else None

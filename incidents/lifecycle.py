@@ -12,6 +12,7 @@ from collections.abc import Callable
 from django.db import transaction
 from django.utils import timezone
 
+from incidents import events
 from incidents.actors import Actor
 from incidents.errors import DomainConflict, DomainInputError
 from incidents.models import Incident, Resolution, Status, TimelineKind
@@ -194,6 +195,11 @@ def transition(
             text=_describe(old, to, resolution=resolution, note=note, reopened=data.get("reopened", False)),
             data=data,
             at=now,
+        )
+        events.event_emit(
+            incident=locked,
+            kind="status_changed",
+            data={"old": old, "new": to, "reopened": data.get("reopened", False), "actor": actor.name},
         )
         transaction.on_commit(lambda: _after_commit(locked.pk, old, to, resolution))
     return locked

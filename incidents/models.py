@@ -121,6 +121,13 @@ class Incident(models.Model):
                 condition=Q(status="detected", sla_breached_at__isnull=True),
             ),
             models.Index(fields=["status", "-detected_at"], name="incident_status_detected"),
+            # Lists and their keyset pages: the default order, all incidents and open ones.
+            models.Index(fields=["-detected_at", "-id"], name="incident_list_order"),
+            models.Index(
+                fields=["-detected_at", "-id"],
+                name="incident_open_list_order",
+                condition=Q(status__in=OPEN_STATUSES),
+            ),
             # The dashboard's poller asks what changed since its last look.
             models.Index(fields=["updated_at"], name="incident_updated"),
             models.Index(
@@ -162,11 +169,15 @@ class TimelineKind(models.TextChoices):
     ALERT_FIRED = "alert_fired", "Alert fired"
     ALERT_RESOLVED = "alert_resolved", "Alert resolved"
     DIAGNOSTIC = "diagnostic", "Diagnostic"
+    HYPOTHESIS = "hypothesis", "Likely cause"
     SLA_BREACHED = "sla_breached", "SLA breached"
     MITIGATION = "mitigation", "Mitigation"
     RUNBOOK_STEP = "runbook_step", "Runbook step"
     ACTION_ITEM = "action_item", "Action item"
     REPORT = "report", "Report"
+    ESCALATION = "escalation", "Escalation step"
+    PAGE = "page", "Page"
+    STATUS_UPDATE = "status_update", "Status update"
 
 
 class ActorKind(models.TextChoices):

@@ -23,7 +23,7 @@ from django.utils import timezone
 
 from incidents import lifecycle
 from incidents.actors import Actor
-from incidents.errors import DomainConflict, DomainInputError
+from incidents.errors import DomainConflict, DomainForbidden, DomainInputError
 from incidents.models import (
     REPORT_SECTION_MAX_LENGTH,
     ActionItemStatus,
@@ -55,6 +55,8 @@ DEFAULT_TIMELINE_KINDS = (
     TimelineKind.SLA_BREACHED,
     TimelineKind.MITIGATION,
     TimelineKind.DIAGNOSTIC,
+    TimelineKind.HYPOTHESIS,
+    TimelineKind.RUNBOOK_STEP,
     TimelineKind.ALERT_RESOLVED,
 )
 
@@ -284,7 +286,12 @@ def _draft_sections(incident: Incident, contributions: list[DraftContribution]) 
             "- Response time before vs during: " + TO_FILL,
             "- Data loss: " + TO_FILL,
         ]
-    impact_lines += [f"- Time {name}: {human_duration(span)}" for name, span in states]
+    # Spans, named as spans: "Time detected" would read as the moment of detection.
+    ends = [name for name, _ in states[1:]] + ["resolved"]
+    impact_lines += [
+        f"- Time spent {name}, until {end}: {human_duration(span)}"
+        for (name, span), end in zip(states, ends, strict=True)
+    ]
     resolution_notes = [
         entry.data.get("note")
         for entry in incident.timeline.filter(kind=TimelineKind.STATUS_CHANGED).order_by("created_at", "id")
@@ -409,9 +416,24 @@ def report_request_changes(*, report: Report, actor: Actor, comment: str) -> Rep
 
 
 def report_approve(*, report: Report, actor: Actor) -> Report:
-    """Approve and move the incident to reviewed, together or not at all."""
+    """Approve and move the incident to reviewed, together or not at all.
+
+    A second pair of eyes: the manager who submitted the report may not approve it, unless
+    ``REPORT_SELF_APPROVAL`` is on (a one-person team).
+    """
     with transaction.atomic():
         locked = _step(report, allowed_from=(ReportStatus.IN_REVIEW,), to=ReportStatus.APPROVED, what="approve")
+        if (
+            not settings.REPORT_SELF_APPROVAL
+            and actor.user is not None
+            and locked.submitted_by_id is not None
+            and locked.submitted_by_id == actor.user.pk
+        ):
+            raise DomainForbidden(
+                "You submitted this report: another manager approves it (a second pair of eyes). "
+                "One-person teams set REPORT_SELF_APPROVAL=1.",
+                status=ReportStatus.IN_REVIEW,
+            )
         locked.approved_at, locked.approved_by = timezone.now(), actor.user
         locked.version += 1
         locked.save()

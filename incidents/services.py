@@ -3,10 +3,12 @@
 from collections.abc import Callable
 from datetime import datetime
 
-from django.db import transaction
+from django.db import connections, router, transaction
+from django.db.models.constants import OnConflict
+from django.db.models.sql import InsertQuery
 from django.utils import timezone
 
-from incidents import sla
+from incidents import events, sla
 from incidents.actors import Actor
 from incidents.errors import DomainConflict, DomainInputError
 from incidents.models import Incident, Service, Source, Status, TimelineEntry, TimelineKind
@@ -63,17 +65,25 @@ def incident_create(
     dedup_key: str = "",
     alert_fields: dict | None = None,
     timeline_data: dict | None = None,
-) -> Incident:
+    unless_key_open: bool = False,
+    more_entries: list[TimelineEntry] | None = None,
+) -> Incident | None:
     """File an incident in ``detected`` with its SLA deadline and its first timeline entry.
 
     ``alert_fields`` carries what alert intake knows (integration, alert_starts_at,
     last_seen_at, occurrences, previous_incident, unrouted); ``timeline_data`` is
-    merged into the creation entry's data.
+    merged into the creation entry's data; ``more_entries`` (unsaved, without an
+    incident) are written with it in one statement.
+
+    ``unless_key_open``: one ``INSERT … ON CONFLICT DO NOTHING`` on the partial
+    unique constraint (one open incident per alert key) decides; when the key
+    already has an open incident nothing is written and None is returned, with no
+    savepoint and no aborted transaction.
     """
     detected_at = detected_at or timezone.now()
     # No savepoint of its own: inside a caller's transaction, a failure here fails the caller's.
     with transaction.atomic(savepoint=False):
-        incident = Incident.objects.create(
+        incident = Incident(
             title=title,
             description=description,
             severity=severity,
@@ -85,12 +95,20 @@ def incident_create(
             created_by=actor.user,
             **(alert_fields or {}),
         )
+        if unless_key_open:
+            if not _insert_unless_conflict(incident):
+                return None
+        else:
+            incident.save(force_insert=True)
         if services:
             incident.services.add(*services)  # a new incident has none: no need to diff like set()
-        timeline_entry_add(
+        created = TimelineEntry(
             incident=incident,
             kind=TimelineKind.CREATED,
-            actor=actor,
+            created_at=timezone.now(),
+            actor_kind=actor.kind,
+            actor_user=actor.user,
+            actor_name=actor.name,
             text=f"Incident filed as {severity}: {title}",
             data={
                 "severity": severity,
@@ -100,9 +118,34 @@ def incident_create(
                 **(timeline_data or {}),
             },
         )
+        for entry in more_entries or []:
+            entry.incident = incident
+            entry.created_at = entry.created_at or created.created_at  # same moment, after the creation entry
+        TimelineEntry.objects.bulk_create([created, *(more_entries or [])])
+        events.event_emit(incident=incident, kind="opened")
         service_ids = [s.pk for s in services or []]
         transaction.on_commit(lambda: _run_hooks(_created_hooks, incident.pk, service_ids))
     return incident
+
+
+def _insert_unless_conflict(incident: Incident) -> bool:
+    """INSERT … ON CONFLICT DO NOTHING RETURNING id: True (and the pk set) when the row was written."""
+    meta = Incident._meta
+    fields = [f for f in meta.concrete_fields if not f.generated and f is not meta.auto_field]
+    query = InsertQuery(Incident, on_conflict=OnConflict.IGNORE)
+    query.insert_values(fields, [incident])
+    compiler = query.get_compiler(using=router.db_for_write(Incident))
+    compiler.returning_fields = [meta.pk]
+    ((sql, params),) = compiler.as_sql()
+    with connections[compiler.using].cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    if row is None:
+        return False
+    incident.pk = row[0]
+    incident._state.adding = False
+    incident._state.db = compiler.using
+    return True
 
 
 def incident_update(
@@ -114,10 +157,13 @@ def incident_update(
     severity: str | None = None,
     commander=...,
     services: list[Service] | None = None,
+    severity_reason: str = "",
+    severity_evidence: list | None = None,
 ) -> Incident:
     """Edit an incident's fields, writing one timeline entry per kind of change.
 
     ``commander`` uses ``...`` for "not given" because ``None`` means "no commander".
+    ``severity_reason`` and ``severity_evidence`` go into the severity change's entry (why it moved).
     """
     with transaction.atomic():
         locked = Incident.objects.select_for_update().get(pk=incident.pk)
@@ -153,15 +199,19 @@ def incident_update(
                 incident=locked,
                 kind=TimelineKind.SEVERITY_CHANGED,
                 actor=actor,
-                text=f"Severity changed from {old_severity} to {severity}",
+                text=f"Severity changed from {old_severity} to {severity}"
+                + (f": {severity_reason}" if severity_reason else ""),
                 data={
                     "old": old_severity,
                     "new": severity,
                     "old_ack_due_at": old_due.isoformat(),
                     "new_ack_due_at": locked.ack_due_at.isoformat(),
+                    **({"reason": severity_reason} if severity_reason else {}),
+                    **({"evidence": severity_evidence} if severity_evidence else {}),
                 },
                 at=now,
             )
+            events.event_emit(incident=locked, kind="severity_changed", data={"old": old_severity, "new": severity})
 
         if commander is not ... and commander != locked.commander:
             old_name = locked.commander.get_username() if locked.commander else None

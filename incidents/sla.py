@@ -7,6 +7,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from incidents import events
 from incidents.actors import Actor
 from incidents.models import Incident, Status, TimelineKind
 from incidents.timeline import timeline_entry_add
@@ -73,6 +74,7 @@ def sla_breach_mark(*, incident_id: int, now: datetime) -> bool:
                 },
                 at=now,
             )
+            events.event_emit(incident=incident, kind="sla_breached")
     except IntegrityError:
         logger.info("SLA breach for incident %s was already recorded", incident_id)
         return False

@@ -85,3 +85,11 @@ def draft_missing_reports() -> int:
     for incident_id in waiting:
         draft_report.delay(incident_id)
     return len(waiting)
+
+
+@shared_task(name="incidents.tasks.beat_heartbeat", time_limit=30, soft_time_limit=20, ignore_result=True)
+def beat_heartbeat() -> float:
+    """Scheduled by beat, run by a worker: /metrics shows when it last ran (the "no beat" alert)."""
+    from incidents.metrics import heartbeat_record
+
+    return heartbeat_record()

@@ -7,6 +7,7 @@ mounted as files (Docker and Kubernetes secrets).
 """
 
 import os
+from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlparse
 
 from django.core.exceptions import ImproperlyConfigured
@@ -101,6 +102,14 @@ def database_from_url(url: str, *, pool_max_size: int, pool_timeout: int) -> dic
     if parsed.scheme == "sqlite":
         return sqlite_database(unquote(parsed.path))
     raise ImproperlyConfigured(f"DATABASE_URL: unsupported scheme {parsed.scheme!r}; use postgres:// or sqlite:///")
+
+
+def redis_key_prefix_for(database: dict) -> str:
+    """The default REDIS_KEY_PREFIX: ``orion:`` and the database's name (a SQLite file's stem)."""
+    name = str(database["NAME"])
+    if database["ENGINE"].endswith("sqlite3"):
+        name = Path(name).stem
+    return f"orion:{name}"
 
 
 def sqlite_database(path: str) -> dict:

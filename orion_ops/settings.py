@@ -17,8 +17,10 @@ from orion_ops.env import (
     env_int,
     env_list,
     env_str,
+    redis_key_prefix_for,
     sqlite_database,
 )
+from orion_ops.logs import LOG_FORMATS, logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("ORION_VAR_DIR", str(BASE_DIR / "var")))
@@ -62,10 +64,12 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "csp",
     "incidents",
+    "incidents.paging.apps.PagingConfig",
     "diagnostics",
 ]
 
 MIDDLEWARE = [
+    "orion_ops.middleware.RequestContextMiddleware",
     "incidents.metrics.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -112,14 +116,26 @@ else:
     DATABASES = {"default": sqlite_database(str(VAR_DIR / "orion.sqlite3"))}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# Every Redis key Orion Ops writes (cache, login throttle, circuit breakers, locks, the
+# Celery queues and bindings) starts with this, so two instances can share one Redis
+# database. The default follows the database name: staging and production differ.
+REDIS_KEY_PREFIX = env_str("REDIS_KEY_PREFIX") or redis_key_prefix_for(DATABASES["default"])
+
 # Cache: shared by web and worker processes (login throttling, breakers).
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": REDIS_KEY_PREFIX,
+        }
+    }
 else:
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
             "LOCATION": str(VAR_DIR / "cache"),
+            "KEY_PREFIX": REDIS_KEY_PREFIX,
         }
     }
 
@@ -139,7 +155,8 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "/static/"
-STATIC_ROOT = VAR_DIR / "static"
+# The image collects static files outside var/ (STATIC_ROOT=/app/static), so a volume on var/ does not hide them.
+STATIC_ROOT = Path(env_str("STATIC_ROOT") or str(VAR_DIR / "static"))
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
@@ -258,8 +275,38 @@ SLA_ACK_SECONDS = {
 }
 SLA_CHECK_INTERVAL_SECONDS = env_int("SLA_CHECK_INTERVAL_SECONDS", 15, minimum=1)
 
+# Paging: escalation ticks, the outbox's retries, and where messages go.
+PAGING_ESCALATION_INTERVAL_SECONDS = env_int("PAGING_ESCALATION_INTERVAL_SECONDS", 15, minimum=1)
+PAGING_SEND_TIMEOUT_SECONDS = env_int("PAGING_SEND_TIMEOUT_SECONDS", 10, minimum=1)
+PAGING_MAX_ATTEMPTS = env_int("PAGING_MAX_ATTEMPTS", 5, minimum=1)
+PAGING_RETRY_BASE_SECONDS = env_int("PAGING_RETRY_BASE_SECONDS", 5, minimum=1)
+PAGING_RETRY_MAX_SECONDS = env_int("PAGING_RETRY_MAX_SECONDS", 300, minimum=1)
+# Links in messages and the iCal feed point here (e.g. https://orion.example.com).
+ORION_BASE_URL = env_str("ORION_BASE_URL")
+# Outbound webhooks are signed with each of these (comma-separated): add the new secret, then drop the old.
+WEBHOOK_SIGNING_SECRETS = env_list("WEBHOOK_SIGNING_SECRETS")
+
+# Email (paging and updates) through Django's SMTP backend.
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+# Embedded with no mail server named: emails are written to the worker's log instead of failing.
+EMAIL_BACKEND = env_str(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.console.EmailBackend"
+    if EMBEDDED and not env_str("EMAIL_HOST")
+    else "django.core.mail.backends.smtp.EmailBackend",
+)
+EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10, minimum=1)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "orion-ops@localhost")
+
 # Post-incident review: severities whose fixed incidents get a report to review.
 REPORT_SEVERITIES = env_list("REPORT_SEVERITIES", ["P0", "P1", "P2"])
+# A report is approved by a manager other than the one who submitted it, unless this is on (one-person teams).
+REPORT_SELF_APPROVAL = env_bool("REPORT_SELF_APPROVAL", False)
 ACTION_ITEM_REMINDER_HOUR_UTC = env_int("ACTION_ITEM_REMINDER_HOUR_UTC", 8, minimum=0)
 
 # Celery -----------------------------------------------------------------------
@@ -281,8 +328,14 @@ else:
         },
     }
 CELERY_VISIBILITY_TIMEOUT = env_int("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=60)
+# A task whose worker dies under it is redelivered at most this many times, then given up (failed).
+CELERY_MAX_REDELIVERIES = env_int("CELERY_MAX_REDELIVERIES", 3, minimum=0)
 if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
-    CELERY["broker_transport_options"] = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT}
+    CELERY["broker_transport_options"] = {
+        "visibility_timeout": CELERY_VISIBILITY_TIMEOUT,
+        # Queues, unacked sets, bindings and (kombu prefixes them too) the control channel's topics.
+        "global_keyprefix": f"{REDIS_KEY_PREFIX}:",
+    }
 CELERY.update(
     {
         "task_ignore_result": True,
@@ -301,11 +354,9 @@ CELERY.update(
 )
 
 # Logging --------------------------------------------------------------------
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
-}
+# plain: "time level logger message [request_id=… task_id=…]"; json: one JSON object per line.
+# Secrets are redacted from every line either way (orion_ops.logs).
+LOG_FORMAT = env_str("LOG_FORMAT", "plain").strip().lower() or "plain"
+if LOG_FORMAT not in LOG_FORMATS:
+    raise ImproperlyConfigured(f"LOG_FORMAT: expected one of {', '.join(LOG_FORMATS)}, got {LOG_FORMAT!r}")
+LOGGING = logging_config(log_format=LOG_FORMAT, level=env_str("LOG_LEVEL", "INFO"))

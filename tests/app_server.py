@@ -19,8 +19,10 @@ def free_port() -> int:
 
 
 class AppServer:
-    def __init__(self, env: dict, log_path: Path, *, workers: int = 1, threads: int = 4, args: tuple = ()):
-        self.workers, self.threads = workers, threads
+    def __init__(
+        self, env: dict, log_path: Path, *, workers: int = 1, threads: int = 4, args: tuple = (), start_timeout=30
+    ):
+        self.workers, self.threads, self.start_timeout = workers, threads, start_timeout
         self.args = list(args)  # more gunicorn options
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -39,7 +41,7 @@ class AppServer:
             ],
             cwd=ROOT, env=self.env, stdout=self._log, stderr=subprocess.STDOUT,
         )  # fmt: skip
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + self.start_timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"gunicorn exited: {self.log_path.read_text()[-2000:]}")

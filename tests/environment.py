@@ -15,6 +15,8 @@ os.environ["DATABASE_URL"] = os.environ.get("TEST_DATABASE_URL", "postgres://pos
 os.environ["CELERY_BROKER_URL"] = os.environ.get("TEST_BROKER_URL", "redis://127.0.0.1:6379/14")
 os.environ["REDIS_URL"] = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
 os.environ["ORION_VAR_DIR"] = _var
+# The test run and the workers it starts (on the test database, whose name differs) share one prefix.
+os.environ.setdefault("REDIS_KEY_PREFIX", "orion-test")
 os.environ["SECRET_KEY"] = "test-secret-key-not-for-production-0123456789abcdef"
 os.environ["ORION_PLAIN_STATIC"] = "1"
 os.environ["DEBUG"] = "0"

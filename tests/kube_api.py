@@ -2,9 +2,12 @@
 
 The real `kubernetes` client talks to it over HTTP through a kubeconfig. It
 knows the read paths the collector uses (pods, logs, events, deployments,
-replica sets, HPAs, services, endpoints, metrics.k8s.io) and the two writes
-mitigations make (deployment scale, deployment patch), which it records.
-Objects are plain dicts, written from the Kubernetes API reference.
+replica sets, jobs, HPAs, services, endpoints, nodes, metrics.k8s.io pods and
+nodes) and the two writes mitigations make (deployment scale, deployment
+patch), which it records. Objects are plain dicts, written from the Kubernetes
+API reference; refusals are the API server's ``Status`` bodies (a log of a
+container still waiting to start is a 400, a resource the account may not read
+a 403).
 """
 
 import json
@@ -41,6 +44,10 @@ class Cluster:
         self.services: list[dict] = []
         self.endpoints: dict[str, dict] = {}
         self.pod_metrics: list[dict] | None = []  # None: metrics API not installed
+        self.jobs: list[dict] = []
+        self.nodes: dict[str, dict] = {}
+        self.node_metrics: dict[str, dict] | None = {}  # None: metrics API not installed
+        self.forbidden_resources: set[str] = set()  # e.g. {"nodes"}: the account may not read them (403)
         self.logs: dict[tuple[str, str, bool], str] = {}
         self.forbidden = False
         self.delay = 0.0
@@ -59,6 +66,13 @@ class Cluster:
             return 403, status_body(403, "Forbidden", f'{path} is forbidden: User "system:serviceaccount:ops:orion" '
                                     "cannot list resource"), "application/json"  # fmt: skip
         ns = self.namespace
+        for resource in self.forbidden_resources:
+            if f"/{resource}" in path:
+                scope = "at the cluster scope" if "/namespaces/" not in path else f'in the namespace "{ns}"'
+                group = path.split("/")[2] if path.startswith("/apis/") else ""
+                return 403, status_body(403, "Forbidden", f'{resource} is forbidden: User "system:serviceaccount:'
+                                        f'orion-ops:orion-ops" cannot get resource "{resource}" in API group '
+                                        f'"{group}" {scope}'), "application/json"  # fmt: skip
         selector = "" if self.ignore_selectors else query.get("labelSelector", [""])[0]
         core, apps = f"/api/v1/namespaces/{ns}", f"/apis/apps/v1/namespaces/{ns}"
         if path == f"{core}/pods":
@@ -73,6 +87,14 @@ class Cluster:
             name = path.split("/")[-2]
             container = query.get("container", [""])[0]
             previous = query.get("previous", ["false"])[0] == "true"
+            waiting = self._waiting(name, container)
+            if waiting and not previous:
+                return (
+                    400,
+                    status_body(400, "BadRequest", f'container "{container}" in pod "{name}" is waiting to start: '
+                                f"{waiting}"),
+                    "application/json",
+                )  # fmt: skip
             text = self.logs.get((name, container, previous))
             if text is None:
                 if previous:
@@ -88,7 +110,9 @@ class Cluster:
             lines = text.splitlines()
             if tail:
                 lines = lines[-tail:]
-            return 200, "\n".join(lines) + ("\n" if lines else ""), "text/plain"
+            body = "\n".join(lines) + ("\n" if lines else "")
+            limit = int(query.get("limitBytes", ["0"])[0] or 0)
+            return 200, body.encode()[:limit].decode(errors="ignore") if limit else body, "text/plain"
         if path == f"{core}/events":
             return 200, self._list("EventList", "v1", self.events), "application/json"
         if path == f"{core}/services":
@@ -123,6 +147,31 @@ class Cluster:
                 ),
                 "application/json",
             )
+        if path == f"/apis/batch/v1/namespaces/{ns}/jobs":
+            items = [j for j in self.jobs if _matches(j["metadata"].get("labels", {}), selector)]
+            return 200, self._list("JobList", "batch/v1", items), "application/json"
+        if path == "/api/v1/nodes":
+            return 200, self._list("NodeList", "v1", list(self.nodes.values())), "application/json"
+        if path.startswith("/api/v1/nodes/"):
+            name = path.rsplit("/", 1)[-1]
+            if name not in self.nodes:
+                return 404, status_body(404, "NotFound", f'nodes "{name}" not found'), "application/json"
+            return 200, self.nodes[name], "application/json"
+        if path.startswith("/apis/metrics.k8s.io/v1beta1/nodes/"):
+            name = path.rsplit("/", 1)[-1]
+            if self.node_metrics is None:
+                return (
+                    404,
+                    status_body(404, "NotFound", "the server could not find the requested resource"),
+                    "application/json",
+                )
+            if name not in self.node_metrics:
+                return (
+                    404,
+                    status_body(404, "NotFound", f'nodemetrics.metrics.k8s.io "{name}" not found'),
+                    ("application/json"),
+                )
+            return 200, self.node_metrics[name], "application/json"
         if path == f"/apis/autoscaling/v2/namespaces/{ns}/horizontalpodautoscalers":
             return 200, self._list("HorizontalPodAutoscalerList", "autoscaling/v2", self.hpas), "application/json"
         if path == f"/apis/metrics.k8s.io/v1beta1/namespaces/{ns}/pods":
@@ -139,6 +188,18 @@ class Cluster:
                 "application/json",
             )
         return 404, status_body(404, "NotFound", "the server could not find the requested resource"), "application/json"
+
+    def _waiting(self, pod_name: str, container: str) -> str:
+        """The reason a container of a pod waits to start ("PodInitializing", …), or ""."""
+        for pod in self.pods:
+            if pod["metadata"]["name"] != pod_name:
+                continue
+            status = pod.get("status", {})
+            for entry in status.get("initContainerStatuses", []) + status.get("containerStatuses", []):
+                if entry["name"] == container:
+                    waiting = entry.get("state", {}).get("waiting")
+                    return (waiting.get("reason") or "ContainerCreating") if waiting is not None else ""
+        return ""
 
     @staticmethod
     def _list(kind: str, api_version: str, items: list) -> dict:

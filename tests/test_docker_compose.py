@@ -213,3 +213,137 @@ def test_web_metrics_dir_is_a_tmpfs(services):
     web = services["web"]
 
     assert web["environment"]["PROMETHEUS_MULTIPROC_DIR"] in web.get("tmpfs", [])
+
+
+# --- The monitoring profile, .env.example and the Dockerfile ---------------------------------
+
+PROMETHEUS_DIR = REPO_ROOT / "deploy" / "prometheus"
+ENV_EXAMPLE = REPO_ROOT / ".env.example"
+
+
+@pytest.fixture(scope="module")
+def monitoring(tmp_path_factory) -> dict:
+    result = run_compose(
+        COMPOSE_FILE,
+        "--profile",
+        "monitoring",
+        "config",
+        "--format",
+        "json",
+        workdir=tmp_path_factory.mktemp("compose-monitoring"),
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)["services"]
+
+
+def test_prometheus_only_with_the_monitoring_profile(services, monitoring):
+    assert "prometheus" not in services
+    assert "prometheus" in monitoring
+    assert monitoring["prometheus"]["depends_on"]["web"]["condition"] == "service_healthy"
+
+
+def test_prometheus_loads_the_rules_and_scrapes_the_web_by_an_allowed_host(monitoring):
+    prometheus = monitoring["prometheus"]
+    mounts = {Path(v["source"]).resolve(): v["target"] for v in prometheus["volumes"] if v["type"] == "bind"}
+    config_dir = Path(mounts[PROMETHEUS_DIR.resolve()])
+    config = yaml.safe_load((PROMETHEUS_DIR / "prometheus.yml").read_text())
+
+    assert "orion-rules.yml" in config["rule_files"]
+    assert any(str(config_dir / "prometheus.yml") in part for part in prometheus["command"])
+    (job,) = [j for j in config["scrape_configs"] if j["job_name"] == "orion-ops"]
+    (target,) = job["static_configs"][0]["targets"]
+    host, port = target.split(":")
+    assert host in monitoring["web"]["environment"]["ALLOWED_HOSTS"].split(",")
+    assert port in {p["target"] for p in monitoring["web"]["ports"]} | {"8000"}
+    # The token file Prometheus reads is the one its entrypoint writes from METRICS_TOKEN.
+    assert job["authorization"]["credentials_file"] in " ".join(prometheus["command"])
+    assert "METRICS_TOKEN" in prometheus["environment"]
+
+
+def test_prometheus_configuration_passes_promtool(tmp_path):
+    import shutil
+
+    promtool = shutil.which("promtool")
+    assert promtool, "promtool is not installed (scripts/test installs the prometheus package)"
+    config = yaml.safe_load((PROMETHEUS_DIR / "prometheus.yml").read_text())
+    token = tmp_path / "metrics-token"
+    token.write_text("scrape-token")
+    for job in config["scrape_configs"]:
+        job["authorization"]["credentials_file"] = str(token)
+    (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
+    shutil.copy(PROMETHEUS_DIR / "orion-rules.yml", tmp_path / "orion-rules.yml")
+
+    result = subprocess.run(
+        [promtool, "check", "config", "prometheus.yml"], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS: 1 rule files found" in result.stdout + result.stderr
+
+
+def settings_variables() -> set[str]:
+    from tests.test_deploy_manifests import settings_read
+
+    return settings_read()
+
+
+def env_example_names() -> set[str]:
+    import re
+
+    return set(re.findall(r"^#?\s*([A-Z][A-Z0-9_]*)=", ENV_EXAMPLE.read_text(), flags=re.MULTILINE))
+
+
+def test_env_example_lists_every_setting_and_every_compose_variable():
+    import re
+
+    compose_variables = set(re.findall(r"\$\{([A-Z][A-Z0-9_]*)", COMPOSE_FILE.read_text()))
+    listed = env_example_names()
+    assert compose_variables, "the scan found no ${VARIABLE} in docker-compose.yml"
+    assert sorted(compose_variables - listed) == []
+    assert sorted(settings_variables() - listed) == []
+
+
+def test_env_example_is_a_valid_env_file_for_the_stack(tmp_path):
+    env_file = tmp_path / "orion.env"
+    env_file.write_text(ENV_EXAMPLE.read_text().replace("SECRET_KEY=\n", "SECRET_KEY=from-the-env-file\n"))
+    result = run_compose(COMPOSE_FILE, "--env-file", str(env_file), "config", "--format", "json", workdir=tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    web = json.loads(result.stdout)["services"]["web"]
+    assert web["environment"]["SECRET_KEY"] == "from-the-env-file"
+
+
+def dockerfile_stages() -> list[list[str]]:
+    stages: list[list[str]] = []
+    for line in (REPO_ROOT / "Dockerfile").read_text().replace("\\\n", " ").splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.upper().startswith("FROM "):
+            stages.append([])
+        stages[-1].append(line)
+    return stages
+
+
+def test_dockerfile_is_multi_stage_and_runs_as_non_root():
+    stages = dockerfile_stages()
+    assert len(stages) >= 2
+    runtime = stages[-1]
+    users = [line.split()[1] for line in runtime if line.upper().startswith("USER ")]
+    assert users, "the runtime stage sets no USER"
+    uid = users[-1].split(":")[0]
+    assert uid.isdigit() and int(uid) != 0  # numeric, so runAsNonRoot can verify it
+    assert any(line.upper().startswith("COPY --FROM=") for line in runtime)
+    # The build tools and pip's work stay in the build stage.
+    assert not any("pip install" in line for line in runtime)
+    # No secret is baked into the image's environment.
+    env = " ".join(line for line in runtime if line.upper().startswith("ENV "))
+    assert "SECRET_KEY" not in env and "PASSWORD" not in env
+
+
+def test_kubernetes_runs_the_image_as_its_user():
+    from tests.test_deploy_manifests import by_kind
+
+    uid = [line.split()[1] for line in dockerfile_stages()[-1] if line.upper().startswith("USER ")][-1].split(":")[0]
+    for name, doc in by_kind("Deployment").items():
+        assert doc["spec"]["template"]["spec"]["securityContext"]["runAsUser"] == int(uid), name

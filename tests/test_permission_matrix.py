@@ -58,6 +58,7 @@ RULES: dict[str, dict[str, str] | str] = {
     "/healthz": PUBLIC,
     "/readyz": PUBLIC,
     "/metrics": PUBLIC,
+    "/favicon.ico": PUBLIC,
     # API schema and docs (API_SCHEMA_PUBLIC is off: DEBUG is off in tests).
     "/api/v1/schema/": api(GET=VIEWER),
     "/api/v1/docs/": {"GET": VIEWER},
@@ -70,6 +71,10 @@ RULES: dict[str, dict[str, str] | str] = {
     "/api/v1/incidents/<pk>/alerts/": api(GET=VIEWER),
     "/api/v1/incidents/<incident_id>/diagnostics/": api(GET=VIEWER, POST=ENGINEER),
     "/api/v1/incidents/<incident_id>/mitigations/": api(GET=VIEWER, POST=ENGINEER),
+    "/api/v1/incidents/<incident_id>/hypotheses/": api(GET=VIEWER),
+    "/api/v1/incidents/<incident_id>/runbooks/": api(GET=VIEWER, POST=ENGINEER),
+    "/api/v1/incidents/<incident_id>/severity-suggestion/": api(GET=VIEWER, POST=ENGINEER),
+    "/api/v1/incidents/<incident_id>/runbooks/<slug>/steps/<number>/": api(POST=ENGINEER),
     # Reports, action items, insights.
     "/api/v1/incidents/<pk>/report/": api(GET=VIEWER, PUT=ENGINEER, POST=ENGINEER),
     "/api/v1/incidents/<pk>/report/submit/": api(POST=ENGINEER),
@@ -89,6 +94,18 @@ RULES: dict[str, dict[str, str] | str] = {
     # Intake: integration tokens only (OPTIONS answers anyone, as DRF does for AllowAny views).
     "/api/v1/integrations/alertmanager/": {"POST": INTEGRATION, "OPTIONS": PUBLIC},
     "/api/v1/integrations/events/": {"POST": INTEGRATION, "OPTIONS": PUBLIC},
+    # Paging: everyone reads; engineers re-send and post status updates; managers edit policies.
+    # The iCal feed's secret URL is its key (no session, no bearer token).
+    "/api/v1/schedules/": api(GET=VIEWER),
+    "/api/v1/schedules/<pk>/": api(GET=VIEWER),
+    "/api/v1/schedules/<pk>/oncall/": api(GET=VIEWER),
+    "/api/v1/schedules/<pk>/ical": {"GET": PUBLIC, "HEAD": PUBLIC, "OPTIONS": PUBLIC},
+    "/api/v1/escalation-policies/": api(GET=VIEWER, POST=MANAGER),
+    "/api/v1/escalation-policies/<pk>/": api(GET=VIEWER, PATCH=MANAGER, DELETE=MANAGER),
+    "/api/v1/deliveries/": api(GET=VIEWER),
+    "/api/v1/deliveries/<pk>/": api(GET=VIEWER),
+    "/api/v1/deliveries/<pk>/resend/": api(POST=ENGINEER),
+    "/api/v1/incidents/<pk>/status-updates/": api(POST=ENGINEER),
     # Signing in and out.
     "/accounts/login/": PUBLIC,
     "/accounts/logout/": PUBLIC,
@@ -96,6 +113,7 @@ RULES: dict[str, dict[str, str] | str] = {
     # Pages.
     "/": {"GET": VIEWER},
     "/dashboard/changes/": {"GET": VIEWER},
+    "/dashboard/stamp/": {"GET": VIEWER},
     "/incidents/": {"GET": VIEWER},
     "/incidents/new/": {"GET": ENGINEER, "POST": ENGINEER},
     "/incidents/<pk>/": {"GET": VIEWER},
@@ -121,6 +139,10 @@ RULES: dict[str, dict[str, str] | str] = {
     "/intake/": {"GET": ENGINEER},
     "/intake/payloads/<pk>/replay/": {"POST": MANAGER},
     "/runbooks/": {"GET": VIEWER},
+    "/deliveries/": {"GET": VIEWER},
+    "/deliveries/<pk>/resend/": {"POST": ENGINEER},
+    "/profile/": {"GET": VIEWER, "POST": VIEWER},
+    "/incidents/<pk>/status-updates/": {"POST": ENGINEER},
     "/runbooks/<slug>/": {"GET": VIEWER},
 }
 
@@ -205,7 +227,8 @@ class World:
             values["pk"] = self.action_item_id
         else:
             values["pk"] = self.incident_id
-        values["slug"] = self.runbook_slug if route.key.startswith("/runbooks/") else self.service_slug
+        values["slug"] = self.runbook_slug if "/runbooks/" in route.key else self.service_slug
+        values["number"] = 1  # a runbook checklist's first step
         names = re.findall(r"<(\w+)>", route.key)
         missing = [name for name in names if name not in values]
         assert not missing, f"{route}: say in World.url which object fills <{'>, <'.join(missing)}>"

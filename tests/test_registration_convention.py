@@ -9,8 +9,16 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 APPS = ("incidents", "diagnostics", "orion_ops")
 # Calls that register something with another part of the app: only an AppConfig.ready() makes them.
-REGISTRATIONS = {"register", "on_transition", "on_incident_created", "on_services_added", "on_draft"}
-REGISTRIES = {"panels", "lifecycle", "services", "incident_services", "reports"}
+REGISTRATIONS = {
+    "register",
+    "on_transition",
+    "on_incident_created",
+    "on_services_added",
+    "on_draft",
+    "on_seeded",
+    "on_event",
+}
+REGISTRIES = {"panels", "lifecycle", "services", "incident_services", "reports", "metrics", "demo", "events"}
 
 
 def sources():
@@ -105,6 +113,8 @@ def test_every_panel_is_registered_by_the_apps():
     from incidents import panels
 
     assert [p.key for p in panels.registered()] == [
+        "likely-causes",
+        "runbook-checklist",
         "alerts",
         "diagnostics",
         "mitigations",

@@ -128,6 +128,7 @@ class Evidence:
     table: Table | None = None
     series: list | None = None
     range: dict | None = None
+    data: dict | None = None  # machine-readable facts for the analysis (names, codes, reasons)
 
     def to_dict(self) -> dict:
         data = {
@@ -142,6 +143,8 @@ class Evidence:
             data["series"] = jsonable(self.series)
         if self.range is not None:
             data["range"] = jsonable(self.range)
+        if self.data is not None:
+            data["data"] = jsonable(self.data)
         return data
 
 

@@ -7,9 +7,19 @@ dated (first/last seen); and lines are matched against known failure patterns
 that say what they mean and what to do. The patterns live in one table,
 ``PATTERNS``: add a row to recognise a new one.
 
+Many failures carry no level word: a Python traceback ending in
+``KeyError: 'DATABASE_URL'``, ``OSError: [Errno 13] Permission denied``, a
+tool's own line (``wget: bad address 'db'``), a Go panic, an
+``exec: "x": executable file not found``. Such lines count as errors by their
+shape (exception lines, errno names and messages, exit lines, failure
+phrasing); the frames of a traceback are context, not errors of their own.
+For each log the most telling line (the ``decisive_line``) is kept: the last
+line of the most specific kind, the one a person would quote.
+
 Used by the Kubernetes collector on container logs; works on any text.
 """
 
+import errno
 import json
 import re
 from collections.abc import Iterable
@@ -28,6 +38,12 @@ class Pattern:
     remedy: str
     severity: FindingStatus = FindingStatus.CRIT  # finding status when it occurs
     runbook: str | None = None
+    # Generic shapes (errno, "not found", exception lines) also occur in lines a program logs as
+    # information ("config file not found, using defaults"): they count only on error or level-less lines.
+    generic: bool = False
+    # How telling a line of this kind is, for choosing a log's decisive line: 3 names the cause,
+    # 2 is an exception or errno without a known meaning, 1 a failure phrase, 0 only says it exited.
+    weight: int = 3
 
 
 def _p(pattern: str) -> re.Pattern:
@@ -129,15 +145,63 @@ PATTERNS: tuple[Pattern, ...] = (
         "Raise the memory limit or fix the leak; compare the memory trend with the limit.",
     ),
     Pattern(
-        "go_panic",
-        _p(r"^\s*panic: |goroutine \d+ \[running\]"),
-        "Go panic",
-        "The program crashed with a panic; the lines after it hold the stack.",
-        "Read the panic message and the first frames of the stack in the previous container's log.",
+        "exec_not_found",
+        _p(
+            r"executable file not found in \$PATH|exec format error|"
+            r"\bexec (?P<name>/\S+): no such file or directory|"
+            r"^\s*(?:/bin/)?(?:ba|da|a)?sh: (?:\d+: |line \d+: )?(?P<name2>[^\s:]+): (?:command )?not found|"
+            r"exec: \"(?P<name3>[^\"]+)\": (?:executable file not found|permission denied)"
+        ),  # fmt: skip
+        "The container's command cannot be executed",
+        "The entrypoint or command names a program missing from the image (or built for another CPU, "
+        "or not executable): the container exits before the application starts.",
+        "Compare the pod's command/args with the image (docker run --entrypoint sh IMAGE -c 'which …'); "
+        "check the image's architecture and the file's executable bit.",
+        runbook="service-not-starting",
+        generic=True,
+    ),
+    Pattern(
+        "missing_env",
+        _p(
+            r"KeyError: ['\"](?P<name>(?-i:[A-Z][A-Z0-9_]{2,}))['\"]|"
+            r"environment variable:? [\"'`]?(?P<name2>(?-i:[A-Z][A-Z0-9_]{2,}))[\"'`]?"
+            r"(?: is)? (?:not set|not defined|missing|undefined|required|must be set|is empty)|"
+            r"(?:missing|undefined|required|unset) (?:required )?(?:environment|env) (?:variable|var)s?:? "
+            r"[\"'`]?(?P<name3>(?-i:[A-Z][A-Z0-9_]{2,}))|"
+            r"Environment variable not found: (?P<name4>(?-i:[A-Z][A-Z0-9_]{2,}))|"
+            r"\b(?P<name5>(?-i:[A-Z][A-Z0-9]*_[A-Z0-9_]+)) "
+            r"(?:is not set|is not defined|is undefined|is required|must be set)|"
+            r"ImproperlyConfigured: Set the (?P<name6>(?-i:[A-Z][A-Z0-9_]+)) environment variable"
+        ),  # fmt: skip
+        "A required environment variable is missing",
+        "The application reads a setting from its environment at start and it is not there: the "
+        "ConfigMap/Secret key is missing, misnamed or not referenced in the pod spec.",
+        "Compare the pod's env/envFrom with what the application needs (kubectl set env deployment/… --list); "
+        "add the key to the ConfigMap or Secret and restart.",
+        runbook="service-not-starting",
+        generic=True,
+    ),
+    Pattern(
+        "module_not_found",
+        _p(
+            r"ModuleNotFoundError: No module named ['\"](?P<name>[\w.]+)['\"]|"
+            r"ImportError: (?:cannot import name ['\"](?P<name2>[\w.]+)['\"]|No module named ['\"]?(?P<name3>[\w.]+))|"
+            r"Cannot find module ['\"](?P<name4>[^'\"]+)['\"]|"
+            r"(?:java\.lang\.)?(?:ClassNotFoundException|NoClassDefFoundError): (?P<name5>[\w.$/]+)|"
+            r"Could not find or load main class (?P<name6>[\w.$]+)|"
+            r"error while loading shared libraries: (?P<name7>[^\s:]+)"
+        ),  # fmt: skip
+        "A module, class or library is missing",
+        "Code the application imports at start is not in the image: a dependency not installed, "
+        "a wrong build stage, or a renamed module.",
+        "Check the image's build (dependencies installed in the final stage) and the import named here; "
+        "roll back to the previous image if this build introduced it.",
+        runbook="service-not-starting",
+        generic=True,
     ),
     Pattern(
         "econnrefused",
-        _p(r"\bECONNREFUSED\b|connection refused"),
+        _p(r"\bECONNREFUSED\b|connection refused|Connection to \S+ refused"),
         "Connection refused",
         "The service it connects to is not running, or listens on another port.",
         "Check the target is up and ready (kubectl get pods,endpoints) and that host and port in the config match.",
@@ -154,7 +218,10 @@ PATTERNS: tuple[Pattern, ...] = (
         "dns",
         _p(
             r"\bENOTFOUND\b|\bEAI_AGAIN\b|getaddrinfo|Name or service not known|no such host|"
-            r"Temporary failure in name resolution"
+            r"Temporary failure in name resolution|unable to resolve host|could not resolve host|"
+            r"can't resolve ['\"]?[\w.-]+|\bbad address ['\"]|server can't find|\bNXDOMAIN\b|"
+            r"could not translate host name|host not found in upstream|UnknownHostException|"
+            r"nodename nor servname provided"
         ),  # fmt: skip
         "DNS lookup failed",
         "A host name did not resolve: wrong service name or namespace, or DNS (CoreDNS) trouble.",
@@ -175,6 +242,109 @@ PATTERNS: tuple[Pattern, ...] = (
         "Check the database's health and the error text; connection errors are often pool or network issues.",
         severity=FindingStatus.WARN,
     ),
+    Pattern(
+        "permission_denied",
+        _p(r"\bEACCES\b|\bEPERM\b|\[Errno 1?3\]|Permission denied|Operation not permitted|\bAccessDeniedException\b"),
+        "Permission denied",
+        "The process may not open, write or bind what it needs: a file owned by another user, a "
+        "read-only mount, a port below 1024 without the capability, or a securityContext that drops it.",
+        "Check the pod's securityContext (runAsUser, fsGroup, readOnlyRootFilesystem, capabilities) against "
+        "the path or port in the line, and the volume's ownership.",
+        runbook="service-not-starting",
+        generic=True,
+    ),
+    Pattern(
+        "file_not_found",
+        _p(
+            r"\bENOENT\b|FileNotFoundError|NoSuchFileException|No such file or directory|"
+            r"\[Errno 2\]|(?:config(?:uration)? )?file (?:['\"][^'\"]+['\"] )?(?:not found|does not exist)"
+        ),  # fmt: skip
+        "A file or directory is missing",
+        "A path the application opens at start does not exist: a ConfigMap or Secret not mounted, a "
+        "mount at another path, or a file missing from the image.",
+        "Compare the path in the line with the pod's volumeMounts (kubectl describe pod) and the "
+        "ConfigMap/Secret keys projected there.",
+        runbook="service-not-starting",
+        generic=True,
+    ),
+    Pattern(
+        "errno",
+        _p(
+            r"\[Errno -?\d+\]|\b(?:EADDRINUSE|ECONNRESET|EPIPE|ENOSPC|EROFS|EMFILE|ENFILE|ENOMEM|EEXIST|EISDIR|"
+            r"ENOTDIR|EINVAL|EBADF|EAGAIN|EBUSY|ENOTCONN|ENETUNREACH|ECONNABORTED)\b|"
+            r"Address already in use|No space left on device|Read-only file system|Too many open files|"
+            r"Connection reset by peer|Broken pipe|Disk quota exceeded|Cannot allocate memory"
+        ),  # fmt: skip
+        "System call failed",
+        "The operating system refused an operation (the errno names which): a port already taken, a full "
+        "or read-only disk, too many open files, a connection reset by the peer.",
+        "Read the errno and the path or address in the line; for disks check the volume's usage, for ports "
+        "the container's port and a second process in the pod.",
+        generic=True,
+        weight=2,
+        severity=FindingStatus.WARN,
+    ),
+    Pattern(
+        "go_panic",
+        _p(r"^\s*panic: |goroutine \d+ \[running\]|^\s*fatal error: (?!.*heap)"),
+        "Go panic",
+        "The program crashed with a panic; the lines after it hold the stack.",
+        "Read the panic message and the first frames of the stack in the previous container's log.",
+        weight=2,
+    ),
+    Pattern(
+        "java_exception",
+        _p(
+            r"^Exception in thread \"[^\"]+\" |^\s*Caused by: (?:[a-z_$][\w$]*\.)+[A-Z][\w$]*|"
+            r"^(?-i:(?:java|javax|jakarta|org|com|io|net|kotlin|scala)\.(?:[a-z_$][\w$]*\.)+[A-Z][\w$]*"
+            r"(?:Exception|Error))\b(?::|$)"
+        ),  # fmt: skip
+        "Java exception",
+        "The JVM threw an exception; the last `Caused by:` is the root cause.",
+        "Read the root cause (the last `Caused by:`) and its first application frame.",
+        generic=True,
+        weight=2,
+        severity=FindingStatus.WARN,
+    ),
+    Pattern(
+        "python_traceback",
+        _p(r"^(?-i:(?:[a-z_]\w*\.)*[A-Z]\w*(?:Error|Exception|Exit|Interrupt))(?::\s|$)"),
+        "Python exception",
+        "The program raised an exception; the line shown is the exception itself (its traceback's last line).",
+        "Read the exception and the frame above it in the container's log; if it happens at start, check the "
+        "configuration and dependencies it reads first.",
+        generic=True,
+        weight=2,
+        severity=FindingStatus.WARN,
+    ),
+    Pattern(
+        "exit_line",
+        _p(
+            r"\bexit(?:ed)? (?:with )?(?:status|code)[ :=]*(?P<code>[1-9]\d*)\b|"
+            r"command terminated with exit code (?P<code2>[1-9]\d*)|npm ERR! code ELIFECYCLE|"
+            r"Process exited with status (?P<code3>[1-9]\d*)"
+        ),  # fmt: skip
+        "The process exited with an error code",
+        "A program (the application or a step of its entrypoint) ended with a non-zero status.",
+        "Read the lines just before the exit line: they say why it gave up.",
+        severity=FindingStatus.WARN,
+        generic=True,
+        weight=0,
+    ),
+    Pattern(
+        "failure_phrase",
+        _p(
+            r"\b(?:unable to|cannot|can't|could ?n[o']t|failed to|refused|denied|not found|missing|undefined|"
+            r"not defined|does not exist|doesn't exist|is required|no such)\b"
+        ),  # fmt: skip
+        "Failure reported without a level",
+        "A line says something could not be done (unable to / cannot / missing / not found / denied / "
+        "refused / undefined) without a log level: a tool's or a script's own error message.",
+        "Read the line and what it names; it often is the only trace of why a step or a start failed.",
+        severity=FindingStatus.WARN,
+        generic=True,
+        weight=1,
+    ),
 )
 
 _TIMESTAMP = re.compile(r"^\[?(?P<ts>\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:Z|[+-]\d{2}:?\d{2})?)\]?\s*")
@@ -182,13 +352,34 @@ _LEVEL = re.compile(
     r"^(?:\[|level=|lvl=)?(?P<level>TRACE|DEBUG|INFO|NOTICE|WARN(?:ING)?|ERROR|ERR|FATAL|CRITICAL|PANIC)\b[\]:]?\s*",
     re.IGNORECASE,
 )
+# A level written as its own token further in ("[1] [INFO] Booting", "- app - WARNING - slow"), in capitals.
+_LEVEL_TOKEN = re.compile(r"(?<![\w-])(TRACE|DEBUG|INFO|NOTICE|WARN|WARNING|ERROR|FATAL|CRITICAL)(?![\w-])")
 _ERROR_WORD = re.compile(r"\b(?:ERROR|FATAL|CRITICAL|PANIC)\b|^\s*panic: |Exception\b|\bError:", re.IGNORECASE)
 _HOST_PORT = re.compile(
     r"(?<![\w.:-])(?P<host>(?:\d{1,3}\.){3}\d{1,3}|\[[0-9a-f:]+\]|localhost|[a-z0-9](?:[a-z0-9-]*[a-z0-9])?"
     r"(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*):(?P<port>\d{2,5})\b",
     re.IGNORECASE,
 )
-_DNS_HOST = re.compile(r"(?:ENOTFOUND|EAI_AGAIN|lookup)\s+(?P<host>[a-z0-9][a-z0-9.-]*[a-z0-9])", re.IGNORECASE)
+_DNS_HOST = re.compile(
+    r"(?:ENOTFOUND|EAI_AGAIN|lookup|resolve host address|resolve host|can't resolve|bad address|can't find|"
+    r"host name|UnknownHostException:|in upstream)\s+[\"'`]?(?P<host>[a-z0-9][a-z0-9.-]*[a-z0-9])",
+    re.IGNORECASE,
+)
+_PAREN_HOST = re.compile(r"(?:remote host|connect to) \(?(?P<host>(?:\d{1,3}\.){3}\d{1,3})\)?", re.IGNORECASE)
+_ERRNO_NAME = re.compile(r"\b(E[A-Z]{2,}[A-Z0-9]*)\b")
+_ERRNO_NUMBER = re.compile(r"\[Errno (\d+)\]|\((\d+): [A-Z][a-z]")
+# Lines that belong to a stack trace rather than being errors of their own.
+_FRAME = re.compile(
+    r"^\s+at \S|^\s+File \"|^\s*\.\.\. \d+ (?:more|common frames omitted)|^\s+\S+\.go:\d+|"
+    r"^\s*Traceback \(most recent call last\)|^\s*goroutine \d+ \[|"
+    r"^(?:During handling of the above exception|The above exception was the direct cause)"
+)
+# An access-log request line: its "not found" or "denied" is the client's, not the program's.
+_ACCESS_LOG = re.compile(r"\"(?:GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS) \S+ HTTP/\d")
+_GO_FUNCTION = re.compile(r"^[\w./*()-]+\(.*\)$")  # "main.main()", "net/http.(*conn).serve(0xc000…)"
+# A level word as loggers write it (upper case or bracketed), not an "Error:" or "panic:" that starts a message.
+_LEVEL_WORD = re.compile(r"^(?:\[[A-Za-z]+\]|(?:TRACE|DEBUG|INFO|NOTICE|WARN(?:ING)?|ERROR|ERR|FATAL|CRITICAL)\b):?\s+")
+_QUIET_LEVELS = ("TRACE", "DEBUG", "INFO", "NOTICE", "WARN")
 
 # Masks, most specific first, so "abc-123" ids do not become "<num>" halves.
 _MASKS: tuple[tuple[re.Pattern, str], ...] = (
@@ -215,6 +406,7 @@ class LogLine:
     message: str
     level: str
     at: datetime | None
+    explicit_level: bool = True  # the program wrote a level (or an error word); False: guessed INFO
 
 
 def parse_line(raw: str) -> LogLine:
@@ -236,7 +428,7 @@ def parse_line(raw: str) -> LogLine:
                 if str(detail) not in message:
                     message = f"{message}: {detail}"
             at = _parse_time(str(record.get("time") or record.get("timestamp") or record.get("ts") or ""))
-            return LogLine(text, message, _level_name(level), at)
+            return LogLine(text, message, _level_name(level), at, explicit_level=bool(level))
     at = None
     rest = stripped
     match = _TIMESTAMP.match(rest)
@@ -249,12 +441,12 @@ def parse_line(raw: str) -> LogLine:
         level = match.group("level")
         rest = rest[match.end() :]
     else:
-        inline = re.search(r"\b(?:level|lvl)=(\w+)", rest, re.IGNORECASE)
+        inline = re.search(r"\b(?:level|lvl)=(\w+)", rest, re.IGNORECASE) or _LEVEL_TOKEN.search(rest[:80])
         if inline:
             level = inline.group(1)
     if not level and _ERROR_WORD.search(rest):
         level = "ERROR"
-    return LogLine(text, rest.strip(), _level_name(level), at)
+    return LogLine(text, rest.strip(), _level_name(level), at, explicit_level=bool(level))
 
 
 def _level_name(level: str) -> str:
@@ -290,6 +482,8 @@ class PatternHit:
     pattern: Pattern
     count: int = 0
     subjects: dict[str, int] = field(default_factory=dict)
+    names: dict[str, int] = field(default_factory=dict)
+    errnos: dict[str, int] = field(default_factory=dict)
     first_seen: datetime | None = None
     last_seen: datetime | None = None
     sample: str = ""
@@ -297,7 +491,20 @@ class PatternHit:
     @property
     def subject(self) -> str:
         """The host:port (or host) named most often, if any."""
-        return max(self.subjects.items(), key=lambda kv: (kv[1], kv[0]))[0] if self.subjects else ""
+        return _most(self.subjects)
+
+    @property
+    def name(self) -> str:
+        """The variable, module, file or program named most often, if any."""
+        return _most(self.names)
+
+    @property
+    def errno(self) -> str:
+        return _most(self.errnos)
+
+
+def _most(counts: dict[str, int]) -> str:
+    return max(counts.items(), key=lambda kv: (kv[1], kv[0]))[0] if counts else ""
 
 
 @dataclass
@@ -306,23 +513,58 @@ class LogAnalysis:
     error_lines: int
     groups: list[ErrorGroup]
     patterns: list[PatternHit]
+    decisive_line: str = ""  # the most telling error line, in full (the last of the most telling kind)
+    exit_line: str = ""  # the last "exited with code N" line, if any
 
 
 def analyze(lines: Iterable[str], *, max_groups: int = 20) -> LogAnalysis:
     """Group error lines by normalised message and recognise known patterns.
 
     Groups are ordered by count (then first seen); patterns by count. Lines at
-    any level count towards patterns (an ECONNREFUSED logged as a warning is
-    still a refused connection); only ERROR-level lines are grouped.
+    any level count towards the specific patterns (an ECONNREFUSED logged as a
+    warning is still a refused connection); generic ones only on error or
+    level-less lines. A level-less line that matches a pattern is an error
+    line. Only error lines are grouped; stack frames are neither.
     """
     groups: dict[str, ErrorGroup] = {}
     hits: dict[str, PatternHit] = {}
     total = errors = 0
+    decisive: tuple[int, str] | None = None
+    exit_line = ""
+    in_trace = False  # inside a Python traceback, a Java stack or a Go goroutine dump
     for raw in lines:
         if not raw.strip():
+            in_trace = False
             continue
         total += 1
+        if _FRAME.search(raw) or (in_trace and (raw[:1] in (" ", "\t") or _GO_FUNCTION.match(raw))):
+            in_trace = True
+            continue
+        in_trace = False
         line = parse_line(raw)
+        quiet = line.explicit_level and line.level in _QUIET_LEVELS
+        access = bool(_ACCESS_LOG.search(line.text))
+        matched = None
+        for pattern in PATTERNS:
+            if pattern.generic and (quiet or access):
+                continue
+            match = pattern.regex.search(line.text)
+            if match:
+                matched = pattern
+                hit = hits.setdefault(pattern.id, PatternHit(pattern=pattern, sample=line.message[:500]))
+                hit.count += 1
+                hit.first_seen = _earliest(hit.first_seen, line.at)
+                hit.last_seen = _latest(hit.last_seen, line.at)
+                for counts, value in (
+                    (hit.subjects, _subject(line.message, pattern)),
+                    (hit.names, _named(match)),
+                    (hit.errnos, _errno(line.text)),
+                ):
+                    if value:
+                        counts[value] = counts.get(value, 0) + 1
+                break  # the first (most specific) pattern explains the line
+        if matched is not None and not line.explicit_level:
+            line.level = "ERROR"
         if line.level == "ERROR":
             errors += 1
             signature = normalize(line.message)
@@ -333,33 +575,63 @@ def analyze(lines: Iterable[str], *, max_groups: int = 20) -> LogAnalysis:
                 group.count += 1
                 group.first_seen = _earliest(group.first_seen, line.at)
                 group.last_seen = _latest(group.last_seen, line.at)
-        for pattern in PATTERNS:
-            if pattern.regex.search(line.text):
-                hit = hits.setdefault(pattern.id, PatternHit(pattern=pattern, sample=line.message[:500]))
-                hit.count += 1
-                hit.first_seen = _earliest(hit.first_seen, line.at)
-                hit.last_seen = _latest(hit.last_seen, line.at)
-                subject = _subject(line.message, pattern)
-                if subject:
-                    hit.subjects[subject] = hit.subjects.get(subject, 0) + 1
-                break  # the first (most specific) pattern explains the line
+            weight = matched.weight if matched is not None else 1
+            if decisive is None or weight >= decisive[0]:
+                decisive = (weight, _quoted(line))
+            if matched is not None and matched.id == "exit_line":
+                exit_line = line.message
+        elif matched is not None and matched.weight == 3 and (decisive is None or decisive[0] < 3):
+            decisive = (3, _quoted(line))  # a refused connection logged as a warning still names the cause
     ordered = sorted(groups.values(), key=lambda g: (-g.count, g.first_seen or datetime.max.replace(tzinfo=UTC)))
     return LogAnalysis(
         lines=total,
         error_lines=errors,
         groups=ordered[:max_groups],
         patterns=sorted(hits.values(), key=lambda h: (-h.count, h.pattern.id)),
+        decisive_line=decisive[1][:2000] if decisive else "",
+        exit_line=exit_line,
     )
 
 
+def _quoted(line: LogLine) -> str:
+    """The line as a person would quote it: without its timestamp and level word (a JSON line: its message)."""
+    text = line.text.strip()
+    if text.startswith("{"):
+        return line.message
+    match = _TIMESTAMP.match(text)
+    if match:
+        text = text[match.end() :]
+    return _LEVEL_WORD.sub("", text, count=1).strip() or line.message
+
+
 def _subject(text: str, pattern: Pattern) -> str:
-    match = _HOST_PORT.search(text)
-    if match and not match.group("host").isdigit():
-        return f"{match.group('host')}:{match.group('port')}"
-    if pattern.id == "dns":
+    if pattern.id == "dns":  # the name that did not resolve, before any host:port (or file:line) in the line
         match = _DNS_HOST.search(text)
         if match:
             return match.group("host")
+    match = _HOST_PORT.search(text)
+    if match and not match.group("host").isdigit():
+        return f"{match.group('host')}:{match.group('port')}"
+    if pattern.id in ("econnrefused", "etimedout", "ehostunreach"):
+        match = _PAREN_HOST.search(text)
+        if match:
+            return match.group("host")
+    return ""
+
+
+def _named(match: re.Match) -> str:
+    """What a pattern's ``name…`` group caught: the variable, module, file or program."""
+    return next((v for k, v in match.groupdict().items() if k.startswith("name") and v), "")
+
+
+def _errno(text: str) -> str:
+    """The errno a line names (``EACCES``, or ``[Errno 13]`` read as EACCES)."""
+    for match in _ERRNO_NAME.finditer(text):
+        if match.group(1) in errno.errorcode.values() or match.group(1) in ("ENOTFOUND", "EAI_AGAIN"):
+            return match.group(1)
+    match = _ERRNO_NUMBER.search(text)
+    if match:
+        return errno.errorcode.get(int(match.group(1) or match.group(2)), "")
     return ""
 
 
@@ -371,24 +643,38 @@ def _latest(a, b):
     return b if a is None else a if b is None else max(a, b)
 
 
-def _lines_evidence(query: str, lines: int, table: Table | None = None) -> Evidence:
+def _lines_evidence(query: str, lines: int, table: Table | None = None, data: dict | None = None) -> Evidence:
     """Evidence counted in log lines: any line of the kind is worth reading (threshold 0)."""
-    return Evidence(query=query, observed=lines, threshold=0, unit="lines", table=table)
+    return Evidence(query=query, observed=lines, threshold=0, unit="lines", table=table, data=data)
 
 
-def findings_from_logs(analysis: LogAnalysis, *, source: str, check_prefix: str = "logs") -> list[Finding]:
-    """Findings for the timeline: one for the error groups, one per recognised pattern."""
+def findings_from_logs(
+    analysis: LogAnalysis, *, source: str, check_prefix: str = "logs", data: dict | None = None
+) -> list[Finding]:
+    """Findings for the timeline: one for the error groups, one per recognised pattern.
+
+    ``data`` (e.g. which container, whether the previous one) is merged into each finding's ``evidence.data``.
+    """
     findings: list[Finding] = []
     query = f"logs of {source}"
+    base = {"source": source, **(data or {})}
+    groups_data = {
+        **base,
+        "lines": analysis.lines,
+        "error_lines": analysis.error_lines,
+        "decisive_line": analysis.decisive_line,
+        "exit_line": analysis.exit_line,
+    }
     if analysis.groups:
         top = analysis.groups[0]
+        decisive = f"; decisive: {analysis.decisive_line[:300]}" if analysis.decisive_line else ""
         findings.append(
             Finding(
                 check=f"{check_prefix}.error_groups",
                 status=FindingStatus.WARN,
                 summary=(
                     f"{analysis.error_lines} error lines in {len(analysis.groups)} groups; most frequent "
-                    f"({top.count}×): {top.signature[:120]}"
+                    f"({top.count}×): {top.signature[:120]}{decisive}"
                 ),
                 subject=source,
                 evidence=_lines_evidence(
@@ -398,6 +684,7 @@ def findings_from_logs(analysis: LogAnalysis, *, source: str, check_prefix: str 
                         columns=["count", "message", "first seen", "last seen"],
                         rows=[[g.count, g.signature, g.first_seen, g.last_seen] for g in analysis.groups],
                     ),
+                    data=groups_data,
                 ),
                 remediation="Start with the most frequent error group; the sample line shows it unmasked.",
             )
@@ -409,12 +696,12 @@ def findings_from_logs(analysis: LogAnalysis, *, source: str, check_prefix: str 
                 status=FindingStatus.OK,
                 summary=f"No error lines in {analysis.lines} lines",
                 subject=source,
-                evidence=_lines_evidence(query, 0),
+                evidence=_lines_evidence(query, 0, data=groups_data),
             )
         )
     for hit in analysis.patterns:
         pattern = hit.pattern
-        where = f" to {hit.subject}" if hit.subject else ""
+        where = f" to {hit.subject}" if hit.subject else f": {hit.name}" if hit.name else ""
         findings.append(
             Finding(
                 check=f"{check_prefix}.pattern.{pattern.id}",
@@ -428,6 +715,14 @@ def findings_from_logs(analysis: LogAnalysis, *, source: str, check_prefix: str 
                         columns=["first seen", "last seen", "sample"],
                         rows=[[hit.first_seen, hit.last_seen, hit.sample]],
                     ),
+                    data={
+                        **base,
+                        "pattern": pattern.id,
+                        "sample": hit.sample,
+                        "host": hit.subject,
+                        "name": hit.name,
+                        "errno": hit.errno,
+                    },  # fmt: skip
                 ),
                 remediation=pattern.remedy,
                 runbook=pattern.runbook,

@@ -22,7 +22,7 @@ class SchemaView(SpectacularAPIView):
         return [AllowAny()] if settings.API_SCHEMA_PUBLIC else [RolePermission()]
 
 
-_swagger = SpectacularSwaggerSplitView.as_view(url_name="schema")
+_swagger = SpectacularSwaggerSplitView.as_view(url_name="schema", template_name="api/docs.html")
 _swagger_for_viewers = role_required(roles.VIEWER)(_swagger)
 
 

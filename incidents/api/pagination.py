@@ -1,7 +1,161 @@
-from rest_framework.pagination import PageNumberPagination
+"""API pagination.
+
+``Pagination`` (page numbers) serves the small lists. The incident list, which
+grows for years, pages by keyset (``IncidentPagination``): ``next`` carries an
+opaque ``cursor`` (the last row's ``detected_at`` and ``id``, the list's
+order), so every page is one index range scan however deep it is, and no page
+counts the whole table. ``count`` is given on the first page, exact up to
+``COUNT_CAP`` and otherwise ``COUNT_CAP`` with ``count_is_exact: false``; pages
+reached by ``cursor`` answer ``count: null``. ``?page=N`` still works as
+before for existing clients (offset paging with an exact count: it costs what
+it always cost).
+"""
+
+import base64
+from datetime import datetime
+
+from django.db.models import Q
+from rest_framework.exceptions import ValidationError
+from rest_framework.pagination import BasePagination, PageNumberPagination
+from rest_framework.response import Response
+from rest_framework.utils.urls import remove_query_param, replace_query_param
+
+from incidents.models import Incident
 
 
 class Pagination(PageNumberPagination):
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 500
+
+
+COUNT_CAP = 1000
+
+
+def capped_count(queryset, cap: int | None = None) -> tuple[int, bool]:
+    """How many rows, counting at most ``cap`` (default COUNT_CAP) + 1 of them: (count, exact)."""
+    cap = COUNT_CAP if cap is None else cap
+    found = queryset.order_by().values("pk")[: cap + 1].count()
+    return (found, True) if found <= cap else (cap, False)
+
+
+def cursor_encode(detected_at: datetime, pk: int) -> str:
+    return base64.urlsafe_b64encode(f"{detected_at.isoformat()}|{pk}".encode()).decode().rstrip("=")
+
+
+def cursor_decode(raw: str) -> tuple[datetime, int]:
+    try:
+        text = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).decode()
+        stamp, pk = text.split("|")
+        moment = datetime.fromisoformat(stamp)
+        if moment.tzinfo is None:
+            raise ValueError
+        return moment, int(pk)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValidationError({"cursor": ["Not a cursor from a previous page's next link."]}) from exc
+
+
+class IncidentPagination(BasePagination):
+    """Keyset pages in the list's order (``-detected_at``, ``-id``); ``?page=`` falls back to numbered pages."""
+
+    page_size = 50
+    max_page_size = 500
+    cursor_query_param = "cursor"
+
+    def paginate_queryset(self, queryset, request, view=None):
+        self.request = request
+        self.size = self._size(request)
+        self.count, self.count_is_exact = None, None
+        self.keyset = queryset.model is Incident  # the viewset's other lists (alerts, timeline) keep numbered pages
+        if "page" in request.query_params or not self.keyset:
+            self.numbered = Pagination()
+            self.numbered.page_size = self.size
+            return self.numbered.paginate_queryset(queryset, request, view)
+        self.numbered = None
+        raw = request.query_params.get(self.cursor_query_param)
+        if raw:
+            detected_at, pk = cursor_decode(raw)
+            queryset = queryset.filter(Q(detected_at__lt=detected_at) | Q(detected_at=detected_at, pk__lt=pk))
+        else:
+            self.count, self.count_is_exact = capped_count(queryset)
+        rows = list(queryset.order_by("-detected_at", "-id")[: self.size + 1])
+        self.has_next = len(rows) > self.size
+        self.rows = rows[: self.size]
+        return self.rows
+
+    def _size(self, request) -> int:
+        raw = request.query_params.get("page_size")
+        if raw and raw.isdigit() and int(raw) > 0:
+            return min(int(raw), self.max_page_size)
+        return self.page_size
+
+    def get_paginated_response(self, data):
+        if self.numbered is not None:
+            if not self.keyset:
+                return self.numbered.get_paginated_response(data)
+            return Response(
+                {
+                    "count": self.numbered.page.paginator.count,
+                    "count_is_exact": True,
+                    "next": self.numbered.get_next_link(),
+                    "previous": self.numbered.get_previous_link(),
+                    "results": data,
+                }
+            )
+        url = remove_query_param(self.request.build_absolute_uri(), "page")
+        next_link = None
+        if self.has_next:
+            last = self.rows[-1]
+            next_link = replace_query_param(url, self.cursor_query_param, cursor_encode(last.detected_at, last.pk))
+        return Response(
+            {
+                "count": self.count,
+                "count_is_exact": self.count_is_exact,
+                "next": next_link,
+                "previous": None,
+                "results": data,
+            }
+        )
+
+    def get_paginated_response_schema(self, schema):
+        return {
+            "type": "object",
+            "required": ["count", "results"],
+            "properties": {
+                "count": {
+                    "type": "integer",
+                    "nullable": True,
+                    "description": f"On the first page: exact up to {COUNT_CAP}, else {COUNT_CAP}. "
+                    "Null on pages reached by cursor.",
+                },
+                "count_is_exact": {"type": "boolean", "nullable": True},
+                "next": {"type": "string", "nullable": True, "format": "uri"},
+                "previous": {"type": "string", "nullable": True, "format": "uri"},
+                "results": schema,
+            },
+        }
+
+    def get_schema_operation_parameters(self, view):
+        return [
+            {
+                "name": self.cursor_query_param,
+                "required": False,
+                "in": "query",
+                "description": "Opaque position from the previous page's next link.",
+                "schema": {"type": "string"},
+            },
+            {
+                "name": "page_size",
+                "required": False,
+                "in": "query",
+                "description": f"Rows per page (at most {self.max_page_size}).",
+                "schema": {"type": "integer"},
+            },
+            {
+                "name": "page",
+                "required": False,
+                "in": "query",
+                "description": "Numbered page (offset paging, kept for existing clients; prefer cursor).",
+                "schema": {"type": "integer"},
+            },
+        ]

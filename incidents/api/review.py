@@ -31,6 +31,9 @@ from incidents.models import (
 )
 
 REPORT_CONFLICT = OpenApiResponse(description="Out of order, or a stale version: `{detail, status, version}`.")
+SELF_APPROVAL = OpenApiResponse(
+    description="No role to approve, or you submitted this report yourself: `{detail}` / `{detail, status}`."
+)
 
 
 class ReportView(APIView):
@@ -125,8 +128,10 @@ class ReportApproveView(ReportStepView):
 
     @extend_schema(
         summary="Approve the report (manager); the incident becomes reviewed",
+        description="A manager other than the one who submitted the report approves it, unless "
+        "`REPORT_SELF_APPROVAL=1` (then 403 `{detail, status}` for the submitter).",
         request=None,
-        responses={200: ReportSerializer, 409: REPORT_CONFLICT},
+        responses={200: ReportSerializer, 403: SELF_APPROVAL, 409: REPORT_CONFLICT},
         tags=["reports"],
     )
     def post(self, request, pk):

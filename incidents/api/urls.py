@@ -34,6 +34,7 @@ urlpatterns = [
     ),
     path("incidents/<int:pk>/report.md", ReportMarkdownView.as_view(), name="incident-report-md"),
     path("insights/", InsightsView.as_view(), name="insights"),
+    path("", include("incidents.paging.urls")),
     path("", include(router.urls)),
 ]
 

@@ -15,6 +15,7 @@ from incidents import lifecycle, roles, selectors
 from incidents.actors import Actor
 from incidents.api.filters import IncidentFilter
 from incidents.api.idempotency import idempotent
+from incidents.api.pagination import IncidentPagination
 from incidents.api.serializers import (
     AcknowledgeSerializer,
     AlertPayloadSerializer,
@@ -51,6 +52,7 @@ class IncidentViewSet(
     http_method_names = ["get", "post", "patch", "head", "options"]
     lookup_value_converter = "int"
     filterset_class = IncidentFilter
+    pagination_class = IncidentPagination
     required_roles = {"timeline": roles.VIEWER, "alerts": roles.VIEWER}
 
     def get_queryset(self):

@@ -17,8 +17,8 @@ import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db import IntegrityError
+from django.db.models import FilteredRelation, Q, Subquery
 from pydantic import ValidationError
 
 from incidents import lifecycle
@@ -43,6 +43,7 @@ from incidents.models import (
     Severity,
     Source,
     Status,
+    TimelineEntry,
     TimelineKind,
 )
 from incidents.services import incident_create
@@ -342,50 +343,80 @@ def group_apply(
     return apply_resolved(integration, group, now, actor)
 
 
+@dataclass(frozen=True)
+class KeyState:
+    """What one query tells about an alert key: its open incident, its latest one, and the firings they hold."""
+
+    open_id: int | None
+    latest: Incident | None  # pk and status only
+    held: dict[int, set[tuple[str, datetime]]]
+
+
+def key_state(integration: Integration, key: str, firing: list[AlertIn]) -> KeyState:
+    """The key's open incident and its latest incident (often the same), with the given firings each holds.
+
+    One query, on the alert-key index: the key's incidents that are open or latest,
+    joined to their alert rows of these fingerprints.
+    """
+    latest = (
+        Incident.objects.filter(integration=integration, dedup_key=key).order_by("-detected_at", "-id").values("pk")[:1]
+    )
+    rows = (
+        Incident.objects.filter(integration=integration, dedup_key=key)
+        .filter(Q(status__in=OPEN_STATUSES) | Q(pk=Subquery(latest)))
+        .annotate(
+            matched=FilteredRelation("alerts", condition=Q(alerts__fingerprint__in={a.fingerprint for a in firing}))
+        )
+        .order_by("-detected_at", "-id")
+        .values_list("pk", "status", "matched__fingerprint", "matched__starts_at")
+    )
+    open_id, latest_row, held = None, None, {}
+    for pk, status, fingerprint, starts_at in rows:
+        if latest_row is None:
+            latest_row = Incident(pk=pk, status=status)
+        if status in OPEN_STATUSES:
+            open_id = pk
+        firings = held.setdefault(pk, set())
+        if fingerprint is not None:
+            firings.add((fingerprint, starts_at))
+    return KeyState(open_id, latest_row, held)
+
+
 def _apply_firing(integration, group, firing, payload, known_services, now, actor, source) -> Outcome:
     key = group.key
-    # Fast path for re-sends (repeat_interval, storms of the same group): when an
-    # open incident already holds every firing, only last-seen changes, and the
-    # incident's row lock is taken by nothing but that short UPDATE. Rows are
-    # only ever added, so a firing seen here stays recorded.
-    # One query answers both "is there an open incident?" and "does it hold every firing?".
-    known = set(
-        IncidentAlert.objects.filter(
-            incident__integration=integration,
-            incident__dedup_key=key,
-            incident__status__in=OPEN_STATUSES,
-            fingerprint__in={a.fingerprint for a in firing},
-        ).values_list("incident_id", "fingerprint", "starts_at")
-    )
-    holders = {incident_id for incident_id, _, _ in known}
-    if len(holders) == 1 and {(a.fingerprint, a.starts_at) for a in firing} <= {(f, t) for _, f, t in known}:
-        holder = Incident(pk=holders.pop())
+    wanted = {(a.fingerprint, a.starts_at) for a in firing}
+    # One query answers "is there an open incident, does it hold every firing, and
+    # which incident came last?". Re-sends (repeat_interval, storms of the same
+    # group) end here: only last-seen changes. Rows are only ever added, so a
+    # firing seen here stays recorded.
+    state = key_state(integration, key, firing)
+    if state.open_id is not None and wanted <= state.held[state.open_id]:
+        holder = Incident(pk=state.open_id)
         _touch(holder, firing, now)
         if group.resolved:
             _mark_resolved(holder, group.resolved, now)
         return Outcome(key, "repeat", holder.pk)
-    unlocked = (
-        Incident.objects.filter(integration=integration, dedup_key=key, status__in=OPEN_STATUSES).only("pk").first()
-    )
 
-    # Lock the open incident only when there is one; with none, the partial unique
-    # constraint (one open incident per key) settles a race between two openers.
-    incident = open_incident(integration, key) if unlocked is not None else None
-    if incident is None:
-        latest = latest_incident(integration, key)
-        if latest is not None and not _new_firings(latest, firing):
+    incident = None
+    if state.open_id is None:
+        latest = state.latest
+        if latest is not None and wanted <= state.held[latest.pk]:
             # A re-send of a firing already recorded, after people closed it.
             _touch(latest, firing, now)
             return Outcome(key, "repeat", latest.pk)
-        try:
-            with transaction.atomic():
-                incident = _open(integration, group, firing, payload, known_services, now, actor, source, latest)
-            return Outcome(key, "opened", incident.pk)
-        except IntegrityError:
-            # Another delivery opened it a moment ago: attach to theirs.
-            incident = open_incident(integration, key)
-            if incident is None:
-                raise
+        # The partial unique constraint (one open incident per key) decides in one
+        # INSERT … ON CONFLICT DO NOTHING whether this delivery opens the incident.
+        opened = _open(integration, group, firing, payload, known_services, now, actor, source, latest)
+        if opened is not None:
+            return Outcome(key, "opened", opened.pk)
+    # Another delivery opened it a moment ago, or it was open already: attach under its row lock.
+    incident = open_incident(integration, key)
+    if incident is None:
+        # Closed between our look and the lock: file anew (a lost race on that is an error to retry).
+        incident = _open(integration, group, firing, payload, known_services, now, actor, source, state.latest)
+        if incident is None:
+            raise IntegrityError(f"alert key {key!r}: could neither open nor find an open incident")
+        return Outcome(key, "opened", incident.pk)
 
     new = _new_firings(incident, firing)
     if new:
@@ -418,7 +449,8 @@ def _apply_firing(integration, group, firing, payload, known_services, now, acto
     return Outcome(key, action, incident.pk)
 
 
-def _open(integration, group, firing, payload, known_services, now, actor, source, previous) -> Incident:
+def _open(integration, group, firing, payload, known_services, now, actor, source, previous) -> Incident | None:
+    """Open the key's incident, or None when the key has an open incident already (nothing written)."""
     services = services_for(integration, firing, known_services)
     starts = min(a.starts_at for a in firing)
     timeline_data = {
@@ -432,6 +464,18 @@ def _open(integration, group, firing, payload, known_services, now, actor, sourc
         timeline_data["seen_before"] = previous.pk
     if not services:
         timeline_data["unrouted"] = True
+    more_entries = []
+    if previous is not None:
+        more_entries.append(
+            TimelineEntry(
+                kind=TimelineKind.ALERT_FIRED,
+                actor_kind=actor.kind,
+                actor_user=actor.user,
+                actor_name=actor.name,
+                text=f"Seen before: {previous.reference} ({previous.status}) had the same alert",
+                data={"seen_before": previous.pk, "previous_status": previous.status},
+            )
+        )
     incident = incident_create(
         title=_title(group, firing),
         severity=group_severity(integration, firing),
@@ -446,21 +490,15 @@ def _open(integration, group, firing, payload, known_services, now, actor, sourc
             "alert_starts_at": starts,
             "last_seen_at": now,
             "occurrences": len(firing),
-            "previous_incident": previous,
+            "previous_incident_id": previous.pk if previous is not None else None,
             "unrouted": not services,
         },
         timeline_data=timeline_data,
+        unless_key_open=True,
+        more_entries=more_entries,
     )
-    IncidentAlert.objects.bulk_create(alert_rows(incident, firing, payload, now), batch_size=1000)
-    if previous is not None:
-        timeline_entry_add(
-            incident=incident,
-            kind=TimelineKind.ALERT_FIRED,
-            actor=actor,
-            text=f"Seen before: {previous.reference} ({previous.status}) had the same alert",
-            data={"seen_before": previous.pk, "previous_status": previous.status},
-            at=now,
-        )
+    if incident is not None:
+        IncidentAlert.objects.bulk_create(alert_rows(incident, firing, payload, now), batch_size=1000)
     return incident
 
 

@@ -150,38 +150,38 @@ def _trigger(integration, event: EventIn, payload, actor, now) -> Outcome:
     known = ServiceIndex(candidate_slugs(integration, [group]))
     latest = latest_incident(integration, event.dedup_key)
     services = services_for(integration, [alert], known)
-    try:
-        with transaction.atomic():
-            incident = incident_create(
-                title=event.summary[:200],
-                severity=integration.severity_map.get(event.severity, integration.default_severity),
-                description=_description(event),
-                services=services,
-                detected_at=min(starts, now),
-                actor=actor,
-                source=Source.EVENTS,
-                dedup_key=event.dedup_key,
-                alert_fields={
-                    "integration": integration,
-                    "alert_starts_at": starts,
-                    "last_seen_at": now,
-                    "occurrences": 1,
-                    "previous_incident": latest,
-                    "unrouted": not services,
-                },
-                timeline_data={
-                    "payload": payload.pk if payload else None,
-                    "alert_key": event.dedup_key,
-                    **({"seen_before": latest.pk} if latest else {}),
-                },
-            )
-            IncidentAlert.objects.bulk_create(alert_rows(incident, [alert], payload, now))
-    except IntegrityError:
+    incident = incident_create(
+        title=event.summary[:200],
+        severity=integration.severity_map.get(event.severity, integration.default_severity),
+        description=_description(event),
+        services=services,
+        detected_at=min(starts, now),
+        actor=actor,
+        source=Source.EVENTS,
+        dedup_key=event.dedup_key,
+        alert_fields={
+            "integration": integration,
+            "alert_starts_at": starts,
+            "last_seen_at": now,
+            "occurrences": 1,
+            "previous_incident": latest,
+            "unrouted": not services,
+        },
+        timeline_data={
+            "payload": payload.pk if payload else None,
+            "alert_key": event.dedup_key,
+            **({"seen_before": latest.pk} if latest else {}),
+        },
+        unless_key_open=True,
+    )
+    if incident is None:
+        # Another delivery opened it a moment ago (the partial unique constraint said so): attach to theirs.
         incident = open_incident(integration, event.dedup_key)
         if incident is None:
-            raise
+            raise IntegrityError(f"events key {event.dedup_key!r}: could neither open nor find an open incident")
         Incident.objects.filter(pk=incident.pk).update(occurrences=incident.occurrences + 1, last_seen_at=now)
         return Outcome(event.dedup_key, "attached", incident.pk)
+    IncidentAlert.objects.bulk_create(alert_rows(incident, [alert], payload, now))
     return Outcome(event.dedup_key, "opened", incident.pk)
 
 

@@ -35,6 +35,7 @@ TIMELINE_ICON = {
     TimelineKind.ALERT_FIRED: "bell",
     TimelineKind.ALERT_RESOLVED: "bell-off",
     TimelineKind.DIAGNOSTIC: "search",
+    TimelineKind.HYPOTHESIS: "search",
     TimelineKind.SLA_BREACHED: "clock",
     TimelineKind.MITIGATION: "shield",
     TimelineKind.RUNBOOK_STEP: "list",

@@ -7,11 +7,14 @@ import re
 import time
 from datetime import UTC, datetime, timedelta
 
+from django.core import signing
+from django.db.models import Max
 from django.http import JsonResponse
 from django.template.loader import render_to_string
 from django.utils import timezone
 
 from incidents import panels
+from incidents.models import Incident
 
 logger = logging.getLogger(__name__)
 
@@ -83,3 +86,32 @@ def panel_html(panel: panels.Panel, request, incident, base: dict) -> str:
     except Exception:
         logger.exception("incident panel %r failed for incident %s", panel.key, incident.pk)
         return render_to_string("incidents/_panel_failed.html", request=request)
+
+
+# The dashboard checks a stamp every second; a process reads it from the database at most this often.
+STAMP_CACHE_SECONDS = 0.25
+# How long a dashboard's stamp token is accepted (the page reloads itself long before in practice).
+STAMP_TOKEN_MAX_AGE = 24 * 3600
+_STAMP_SALT = "orion.dashboard-stamp"
+_stamp: tuple[float, int] = (0.0, 0)
+
+
+def stamp_token(user) -> str:
+    return signing.dumps(user.pk, salt=_STAMP_SALT, compress=False)
+
+
+def stamp_token_check(token: str) -> int:
+    """The user id a stamp token was made for; BadSignature (or SignatureExpired) when it is not valid."""
+    return signing.loads(token, salt=_STAMP_SALT, max_age=STAMP_TOKEN_MAX_AGE)
+
+
+def changed_stamp_ms() -> int:
+    """Milliseconds of the latest ``updated_at`` of any incident: one backward step on its index."""
+    global _stamp
+    read_at, value = _stamp
+    if time.monotonic() - read_at < STAMP_CACHE_SECONDS:
+        return value
+    latest = Incident.objects.aggregate(latest=Max("updated_at"))["latest"]
+    value = int(latest.timestamp() * 1000) if latest else 0
+    _stamp = (time.monotonic(), value)
+    return value

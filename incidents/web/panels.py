@@ -63,9 +63,14 @@ def action_items_panel_context(request, incident) -> dict:
 def alerts_panel_context(request, incident) -> dict:
     """The alert firings attached to the incident, newest first, with links to the raw bodies as received."""
     alerts = list(incident.alerts.order_by("-last_seen_at", "-id")[:ALERTS_SHOWN])
+    by_status = dict(incident.alerts.values_list("status").annotate(n=Count("id")).order_by())
     return {
         "alerts": alerts,
         "alerts_total": incident.occurrences,
+        # What the alerts are now, not how many firings arrived: a resolved alert is not "firing".
+        "alerts_count": sum(by_status.values()),
+        "alerts_firing": by_status.get("firing", 0),
+        "alerts_resolved": by_status.get("resolved", 0),
         "can_read_payloads": can_act(request.user),  # raw bodies are for engineers (the API's rule too)
     }
 

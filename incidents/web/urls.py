@@ -17,6 +17,7 @@ from incidents.web.views import (
 urlpatterns = [
     path("", dashboard.dashboard, name="dashboard"),
     path("dashboard/changes/", dashboard.dashboard_changes, name="dashboard-changes"),
+    path("dashboard/stamp/", dashboard.dashboard_stamp, name="dashboard-stamp"),
     path("incidents/", incidents.incident_list, name="incident-list"),
     path("incidents/new/", incidents.incident_new, name="incident-new"),
     path("incidents/<int:pk>/", incidents.incident_detail, name="incident-detail"),

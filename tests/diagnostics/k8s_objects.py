@@ -63,6 +63,8 @@ def pod(name, *, phase="Running", statuses=None, labels=None, reason=None, messa
             "containerStatuses": statuses if statuses is not None else [container_status()],
         },
     }
+    if any(c["type"] == "PodScheduled" and c["status"] == "False" for c in body["status"]["conditions"]):
+        del body["spec"]["nodeName"]  # the scheduler found no node: it never got one
     if reason:
         body["status"]["reason"] = reason
     if message:
@@ -197,4 +199,143 @@ def pod_metrics(name, cpu, memory, labels=None):
         "timestamp": T,
         "window": "30s",
         "containers": [{"name": "app", "usage": {"cpu": cpu, "memory": memory}}],
+    }
+
+
+def init_status(name="migrate", *, waiting=None, running=None, terminated=None, last=None, restarts=0):
+    """An initContainerStatuses entry: waiting, running (since), or terminated."""
+    state = {}
+    if waiting:
+        state = {"waiting": waiting}
+    elif running:
+        state = {"running": {"startedAt": running}}
+    elif terminated:
+        state = {"terminated": terminated}
+    return {
+        "name": name,
+        "ready": bool(terminated and terminated.get("exitCode") == 0),
+        "restartCount": restarts,
+        "image": "registry.example.com/orion/task-service:1.42.0",
+        "imageID": "",
+        "started": bool(running),
+        "state": state,
+        "lastState": {"terminated": last} if last else {},
+    }
+
+
+def with_init(body, statuses, *, phase="Pending", main_waiting="PodInitializing"):
+    """A pod whose init containers have not all finished: the main container waits (PodInitializing)."""
+    body["spec"]["initContainers"] = [
+        {"name": s["name"], "image": "registry.example.com/orion/task-service:1.42.0"} for s in statuses
+    ]
+    body["status"]["phase"] = phase
+    body["status"]["initContainerStatuses"] = statuses
+    if main_waiting:
+        body["status"]["containerStatuses"] = [container_status(ready=False, waiting={"reason": main_waiting})]
+    body["status"]["conditions"] = [
+        {"type": "Initialized", "status": "False", "reason": "ContainersNotInitialized"},
+        {"type": "Ready", "status": "False"},
+        {"type": "PodScheduled", "status": "True"},
+    ]
+    return body
+
+
+def terminated(exit_code, reason="Error", message=None):
+    body = {"exitCode": exit_code, "reason": reason, "startedAt": "2026-11-20T11:20:00Z",
+            "finishedAt": "2026-11-20T11:20:03Z"}  # fmt: skip
+    if message:
+        body["message"] = message
+    return body
+
+
+def job(name, *, failed=0, succeeded=0, condition=None, labels=None, backoff_limit=4, template_labels=None):
+    conditions = []
+    if condition:
+        reason, message = condition
+        conditions = [
+            {"type": "FailureTarget" if reason != "Complete" else "SuccessCriteriaMet", "status": "True",
+             "reason": reason, "message": message},
+            {"type": "Failed" if reason != "Complete" else "Complete", "status": "True", "reason": reason,
+             "message": message, "lastTransitionTime": T},
+        ]  # fmt: skip
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": name,
+            "namespace": NS,
+            "uid": f"job-{name}",
+            "labels": dict(labels or {}),
+            "creationTimestamp": "2026-11-20T11:00:00Z",
+        },  # fmt: skip
+        "spec": {
+            "backoffLimit": backoff_limit,
+            "completions": 1,
+            "parallelism": 1,
+            "template": {
+                "metadata": {"labels": dict(template_labels or {})},
+                "spec": {"restartPolicy": "Never", "containers": [{"name": "migrate", "image": "x"}]},
+            },
+        },
+        "status": {"failed": failed, "succeeded": succeeded, "conditions": conditions},
+    }
+
+
+def job_pod(name, job_name, *, exit_code=1, message=None, labels=None):
+    """A pod of a Job whose one container has ended (restartPolicy Never)."""
+    body = pod(name, phase="Failed" if exit_code else "Succeeded",
+               labels={"job-name": job_name, "batch.kubernetes.io/job-name": job_name, **(labels or {})})  # fmt: skip
+    body["metadata"]["ownerReferences"] = [{"apiVersion": "batch/v1", "kind": "Job", "name": job_name,
+                                            "uid": f"job-{job_name}", "controller": True}]  # fmt: skip
+    body["spec"]["restartPolicy"] = "Never"
+    body["spec"]["containers"][0]["name"] = "migrate"
+    body["status"]["conditions"] = [{"type": "Ready", "status": "False"}, {"type": "PodScheduled", "status": "True"}]
+    body["status"]["containerStatuses"] = [
+        {"name": "migrate", "ready": False, "restartCount": 0, "image": "x", "imageID": "", "started": False,
+         "state": {"terminated": terminated(exit_code, "Error" if exit_code else "Completed", message)},
+         "lastState": {}}
+    ]  # fmt: skip
+    return body
+
+
+def node(name="node-a", *, ready="True", pressure=(), cpu="4", memory="16Gi", ready_message=None):
+    messages = {
+        "MemoryPressure": "kubelet has insufficient memory available",
+        "DiskPressure": "kubelet has disk pressure",
+        "PIDPressure": "kubelet has insufficient PID available",
+        "NetworkUnavailable": "RouteController failed to create a route",
+    }
+    conditions = []
+    for kind in ("MemoryPressure", "DiskPressure", "PIDPressure"):
+        on = kind in pressure
+        conditions.append({"type": kind, "status": "True" if on else "False",
+                           "reason": f"KubeletHas{'Insufficient' if on else 'No'}{kind.replace('Pressure', '')}",
+                           "message": messages[kind] if on else f"kubelet has no {kind.lower()}",
+                           "lastTransitionTime": T})  # fmt: skip
+    conditions.append({"type": "Ready", "status": ready,
+                       "reason": "KubeletReady" if ready == "True" else "NodeStatusUnknown",
+                       "message": ready_message or ("kubelet is posting ready status" if ready == "True"
+                                                    else "Kubelet stopped posting node status."),
+                       "lastTransitionTime": T})  # fmt: skip
+    return {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {"name": name, "labels": {"kubernetes.io/hostname": name}},
+        "spec": {},
+        "status": {
+            "capacity": {"cpu": cpu, "memory": memory, "pods": "110"},
+            "allocatable": {"cpu": cpu, "memory": memory, "pods": "110"},
+            "conditions": conditions,
+        },
+    }
+
+
+def node_metrics(name, cpu, memory):
+    return {
+        "kind": "NodeMetrics",
+        "apiVersion": "metrics.k8s.io/v1beta1",
+        "metadata": {"name": name, "labels": {"kubernetes.io/hostname": name}},
+        "timestamp": T,
+        "window": "20.025s",
+        "usage": {"cpu": cpu, "memory": memory},
     }

@@ -72,8 +72,8 @@ def test_incident_without_targets_gets_400(engineer_api):
     response = engineer_api.post(url(bare), {}, format="json")
     assert response.status_code == 400
     assert response.json() == {
-        "detail": f"The services of {bare.reference} have no kubernetes or postgres or prometheus target; "
-        "add one with sync_services."
+        "detail": f"The services of {bare.reference} have no http or kubernetes or postgres or prometheus or tracing "
+        "target; add one with sync_services."
     }
 
 

@@ -38,6 +38,16 @@ RUNS = {
         " 'fillfactor': 100, 'column_count': 3, 'max_null_frac': 0})[0])]",
         [["postgresql://app:pw@db/app", "pw"], 91],
     ),
+    "diagnostics.collectors.tracing": (
+        "[truncate_statement('SELECT a, b FROM t WHERE id = $1', 30), percentile([5, 1, 3, 2, 4], 0.95),"
+        " TracingCollector().config.min_duration_ms]",
+        ["SELECT … FROM t WHERE id = $1", 5, 1000],
+    ),
+    "diagnostics.collectors.http": (
+        "[hostname_matches('api.example.com', ['*.example.com']), health_failures('{\"db\": \"down\"}'),"
+        " HttpCollector().config.timeout_seconds, excerpt(b'  a  b  ', 10)]",
+        [True, ["db"], 5.0, "a b"],
+    ),
     "diagnostics.collectors.prometheus": (
         "[linear_fit([(0, 1.0), (1, 3.0), (2, 5.0)]), PrometheusCollector().config.error_rate_crit,"
         " label_matchers({'service': 'task-service'})]",
@@ -47,6 +57,11 @@ RUNS = {
         "[quantity('250m'), quantity('0.5Gi'), parse_selector('app=task-service,tier=web'),"
         " request_timeout({'timeout_seconds': 4}, KubernetesConfig())]",
         [0.25, 536870912.0, {"app": "task-service", "tier": "web"}, [3.0, 4.0]],
+    ),
+    "diagnostics.collectors.kube_messages": (
+        "[parse_scheduling('0/3 nodes are available: 2 Insufficient cpu, 1 node(s) had untolerated taint {a: b}.')"
+        ".reasons, classify_image_pull('manifest unknown'), parse_config_error('secret \"db\" not found')['name']]",
+        [["cpu", "taint"], "not_found", "db"],
     ),
     "diagnostics.actions.kubernetes": (
         "describe_failure(ApiException(status=404, reason='Not Found'), {'namespace': 'orion-prod'})",

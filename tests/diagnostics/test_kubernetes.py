@@ -56,6 +56,8 @@ def healthy(cluster):
     cluster.events = [
         k.event("task-service-7d9f4c8b9-abc12", "Pulled", "Container image already present", type_="Normal")
     ]
+    cluster.nodes = {"node-a": k.node("node-a")}
+    cluster.node_metrics = {"node-a": k.node_metrics("node-a", "1200m", "6Gi")}
 
 
 def test_healthy_deployment_is_all_ok(api, cluster):
@@ -70,6 +72,9 @@ def test_healthy_deployment_is_all_ok(api, cluster):
         "kubernetes.deployment": "ok",
         "kubernetes.hpa": "ok",
         "kubernetes.endpoints": "ok",
+        "kubernetes.jobs": "no_data",
+        "kubernetes.nodes": "ok",
+        "kubernetes.nodes.usage": "ok",
     }
     pods = next(f for f in findings if f.check == "kubernetes.pods")
     assert pods.summary == "All 3 pods running and ready (0 restarts)"
@@ -98,7 +103,11 @@ def test_crashloop_with_econnrefused_in_previous_logs(api, cluster):
     pods = run(api, "pods")
     crash = next(f for f in pods if "CrashLoopBackOff" in f.summary)
     assert crash.status == "crit" and crash.subject == name
-    assert "after 7 restarts; last exit Error (code 1)" in crash.summary
+    assert "after 7 restarts; last exit Error (code 1, the application exited with an error)" in crash.summary
+    # The decisive line of the previous container's log is in the finding: the last of the most telling kind.
+    assert crash.summary.endswith("; log: Error: connect ECONNREFUSED 10.0.3.4:5432")
+    data = crash.evidence.to_dict()["data"]
+    assert data["problem"] == "crash_loop" and data["exit_code"] == 1 and data["container"] == "app"
     assert crash.runbook == "service-not-starting"
     log_findings = run(api, "logs")
     refused = next(f for f in log_findings if f.check == "kubernetes.logs.pattern.econnrefused")
@@ -152,7 +161,10 @@ def test_pending_pod_with_failed_scheduling(api, cluster):
                                   "{node-role.kubernetes.io/control-plane: }."))  # fmt: skip
     (finding,) = run(api, "pods")
     assert finding.status == "crit" and finding.subject == name
-    assert "Pending, unschedulable: insufficient CPU, untolerated node taints" in finding.summary
+    assert (
+        "Pending, unschedulable: insufficient cpu (2 nodes), untolerated taint node-role.kubernetes.io/control-plane "
+        "(1 node) (0/3 nodes available)" in finding.summary
+    )
     events = run(api, "events")[0]
     assert events.status == "warn" and "scheduling 1" in events.summary
 
@@ -162,10 +174,39 @@ def test_readiness_probe_failing(api, cluster):
     name = "task-service-7d9f4c8b9-ghi56"
     cluster.pods[2] = k.pod(name, statuses=[k.container_status(ready=False)],
                             conditions=[{"type": "Ready", "status": "False"}])  # fmt: skip
+    cluster.pods[2]["spec"]["containers"][0]["readinessProbe"] = {
+        "httpGet": {"path": "/ready", "port": 3000, "scheme": "HTTP"},
+        "periodSeconds": 5,
+        "failureThreshold": 3,
+    }
     cluster.events.append(k.event(name, "Unhealthy", "Readiness probe failed: HTTP probe failed with statuscode: 503"))
     (finding,) = run(api, "pods")
     assert finding.status == "warn"
     assert "running but not ready: Readiness probe failed: HTTP probe failed with statuscode: 503" in finding.summary
+    assert finding.evidence.data["probe"] == {
+        "kind": "readiness",
+        "cause": "status",
+        "status": 503,
+        "url": "",
+        "handler": "httpGet",
+        "path": "/ready",
+        "port": "3000",
+    }
+
+
+def test_liveness_restarts_carry_the_probes_port(api, cluster):
+    healthy(cluster)
+    name = "task-service-7d9f4c8b9-ghi56"
+    cluster.pods[2] = k.pod(name, statuses=[k.container_status(restarts=4, terminated_last=k.terminated(137))])
+    cluster.pods[2]["spec"]["containers"][0]["livenessProbe"] = {"tcpSocket": {"port": 3000}}
+    cluster.events.append(
+        k.event(
+            name, "Unhealthy", "Liveness probe failed: dial tcp 10.244.1.5:3000: connect: connection refused", count=12
+        )
+    )
+    (finding,) = run(api, "pods")
+    assert finding.evidence.data["probe"]["cause"] == "refused" and finding.evidence.data["probe"]["port"] == "3000"
+    assert finding.summary.endswith("Liveness probe failed: dial tcp 10.244.1.5:3000: connect: connection refused")
 
 
 def test_evicted_pod(api, cluster):
@@ -173,7 +214,9 @@ def test_evicted_pod(api, cluster):
     cluster.pods.append(k.pod("task-service-7d9f4c8b9-old99", phase="Failed", statuses=[], reason="Evicted",
                               message="The node was low on resource: memory."))  # fmt: skip
     (finding,) = run(api, "pods")
-    assert finding.status == "warn" and "evicted: The node was low on resource: memory." in finding.summary
+    assert finding.status == "warn"
+    assert finding.summary.endswith("evicted from node-a (MemoryPressure): The node was low on resource: memory.")
+    assert finding.evidence.data["node_pressure"] == {"node": "node-a", "condition": "MemoryPressure"}
 
 
 def test_labels_of_returned_pods_are_checked(api, cluster):
@@ -209,8 +252,9 @@ def test_hpa_at_max_and_missing_metrics(api, cluster):
     (finding,) = run(api, "hpa")
     assert finding.status == "warn" and finding.summary == "task-service at its maximum: 10 of max 10 replicas"
     cluster.hpas = [k.hpa(current=3, desired=3, limited=False, active=False)]
-    (finding,) = run(api, "hpa")
-    assert finding.status == "warn" and "FailedGetResourceMetric" in finding.summary
+    replicas, metrics = run(api, "hpa")
+    assert replicas.status == "ok" and metrics.check == "kubernetes.hpa.metrics" and metrics.status == "warn"
+    assert "FailedGetResourceMetric" in metrics.summary
 
 
 def test_stuck_rollout_and_recent_change(api, cluster):

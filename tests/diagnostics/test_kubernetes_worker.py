@@ -71,7 +71,8 @@ def test_incident_gets_kubernetes_findings_through_the_worker(celery_worker_proc
 
     (crash,) = [f for f in by_check["kubernetes.pods"] if f["subject"] == CRASHING]
     assert crash["status"] == "crit" and "CrashLoopBackOff" in crash["summary"]
-    assert "after 7 restarts; last exit Error (code 1)" in crash["summary"]
+    assert "after 7 restarts; last exit Error (code 1, the application exited with an error)" in crash["summary"]
+    assert crash["evidence"]["data"]["decisive_line"] == "Error: connect ECONNREFUSED 10.0.3.4:5432"
     (refused,) = by_check["kubernetes.logs.pattern.econnrefused"]
     assert refused["status"] == "crit" and refused["subject"] == "10.0.3.4:5432"
     assert "--previous" in refused["evidence"]["query"]

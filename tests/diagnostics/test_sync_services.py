@@ -142,7 +142,7 @@ def test_every_error_is_reported_with_its_path_and_nothing_changes(tmp_path):
         "dsn_env)",
         "services[1].targets.postgres.dsn_env: must be the NAME of an environment variable (letters, digits, _), "
         "not its value",
-        "services[1].targets.redis: unknown target kind; use one of: kubernetes, postgres, prometheus",
+        "services[1].targets.redis: unknown target kind; use one of: kubernetes, postgres, prometheus, tracing, http",
         "services[2].slug: duplicate of services[0]",
     ]:
         assert expected in lines, f"missing: {expected}\n" + "\n".join(lines)
@@ -215,8 +215,10 @@ def test_target_secret_env_allows_more_names_but_never_a_setting(tmp_path, setti
 
 
 def test_unknown_top_level_keys_are_refused_naming_the_known_ones(tmp_path):
-    text = TARGETS.replace("    owners: [erin]\n", "") + "people:\n  - {username: alice}\n"
-    assert sync_errors(tmp_path, text) == ["people: unknown key (the file's keys are: services)"]
+    text = TARGETS.replace("    owners: [erin]\n", "") + "pagers:\n  - {username: alice}\n"
+    assert sync_errors(tmp_path, text) == [
+        "pagers: unknown key (the file's keys are: services, people, channels, schedules, default_escalation)"
+    ]
     assert not Service.objects.exists()
 
 
@@ -235,7 +237,7 @@ def test_errors_of_every_level_are_listed_together(tmp_path):
     """
     assert sorted(sync_errors(tmp_path, text)) == sorted(
         [
-            "teams: unknown key (the file's keys are: services)",
+            "teams: unknown key (the file's keys are: services, people, channels, schedules, default_escalation)",
             "services[0].team: unknown key",
             "services[0].targets.postgres: must be a mapping of keys to values",
             "services[0].targets.kubernetes: give either kubeconfig or in_cluster: true, not both",
@@ -255,7 +257,7 @@ def test_errors_of_every_level_are_listed_together(tmp_path):
         ("services: {slug: task-service}\n", "services: must be a list of services"),
         ("- task-service\n", "file: must be a mapping with services (a list of services)"),
         ("services:\n  - {slug: a, name: A, targets: [postgres]}\n", "services[0].targets: must be a mapping of kind "
-         "to settings (kubernetes, postgres, prometheus)"),
+         "to settings (kubernetes, postgres, prometheus, tracing, http)"),
     ],
 )  # fmt: skip
 def test_a_file_of_the_wrong_shape_says_what_is_expected(tmp_path, text, error):

@@ -33,7 +33,25 @@ def test_query_count_constant_from_5_to_200_incidents(engineer_client, engineer,
     large, response = queries_for(engineer_client, url)
     assert large == small, f"{url}: {small} queries with 5 incidents, {large} with 200"
     if url == "/":
-        assert response.content.decode().count('class="incident-row') == 200
+        html = response.content.decode()
+        assert html.count('class="incident-row') == 100  # one page of the most urgent
+        assert 'href="/?show=200">Show 100 more</a>' in html
+
+
+@pytest.mark.django_db
+def test_show_more_adds_a_page_at_the_same_query_count(engineer_client, engineer):
+    board(230, engineer)
+    first, page = queries_for(engineer_client, "/")
+    more, response = queries_for(engineer_client, "/?show=200")
+    html = response.content.decode()
+    assert more == first
+    assert html.count('class="incident-row') == 200 and 'href="/?show=300">Show 100 more</a>' in html
+    last, response = queries_for(engineer_client, "/?show=300")
+    assert response.content.decode().count('class="incident-row') == 230
+    assert "Show 100 more" not in response.content.decode()
+    # Rows come most severe first, then nearest deadline: the order of the partial index.
+    order = [row.split('data-sort="')[1].split('"')[0] for row in html.split('class="incident-row')[1:]]
+    assert order == sorted(order)
 
 
 @pytest.mark.django_db

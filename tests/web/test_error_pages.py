@@ -43,3 +43,27 @@ def test_500_page_stands_alone():
 def test_api_errors_stay_json(viewer_client):
     response = viewer_client.get("/api/v1/nothing-here/")
     assert response.status_code == 404 and response.json() == {"detail": "Not found."}
+
+
+@pytest.mark.django_db
+def test_an_ordinary_403_is_logged_as_one_line_without_a_traceback(viewer_client, caplog):
+    with caplog.at_level("WARNING", logger="django.request"):
+        response = viewer_client.get("/incidents/new/")
+    assert response.status_code == 403
+    records = [r for r in caplog.records if r.name == "django.request"]
+    assert len(records) == 1, [r.getMessage() for r in records]
+    record = records[0]
+    assert record.levelname == "WARNING" and record.exc_info is None
+    assert record.getMessage() == (
+        "Forbidden: GET /incidents/new/ for vic: This needs the engineer role; you are a viewer."
+    )
+    assert "Traceback" not in caplog.text
+
+
+@pytest.mark.django_db
+def test_an_api_403_is_one_line_too(signed_in, outsider, caplog):
+    with caplog.at_level("WARNING", logger="django.request"):
+        response = signed_in(outsider).get("/api/v1/incidents/")
+    assert response.status_code == 403
+    records = [r for r in caplog.records if r.name == "django.request"]
+    assert len(records) == 1 and records[0].exc_info is None

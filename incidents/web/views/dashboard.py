@@ -1,8 +1,10 @@
 """The dashboard (/): open incidents by severity and deadline, kept current by a poller."""
 
+from django.core import signing
 from django.http import JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from incidents import roles
@@ -10,8 +12,10 @@ from incidents.web import live, reads
 from incidents.web.access import can_act, role_required
 from incidents.web.forms import DashboardFilterForm
 
-# More open incidents than this is an alert storm: show the worst, say so, and let filters narrow it.
-DASHBOARD_LIMIT = 500
+# Rows per page of the dashboard: the most urgent first; "Show more" adds this many, up to DASHBOARD_MAX.
+# Beyond that is an alert storm: show the worst, say so, and let filters narrow it.
+DASHBOARD_PAGE = 100
+DASHBOARD_MAX = 1000
 # More changed rows than this in one poll: the page reloads instead of patching.
 CHANGES_LIMIT = 200
 
@@ -22,15 +26,21 @@ def dashboard(request):
     filter_form = DashboardFilterForm(request.GET)
     filters = filter_form.filters()
     cursor, _ = live.cursor_now()
-    incidents = list(reads.dashboard_incidents(filters=filters, user=request.user)[: DASHBOARD_LIMIT + 1])
-    truncated = len(incidents) > DASHBOARD_LIMIT
+    shown = _rows_to_show(request.GET.get("show"))
+    incidents = list(reads.dashboard_incidents(filters=filters, user=request.user)[: shown + 1])
+    truncated = len(incidents) > shown
+    more = request.GET.copy()
+    more["show"] = shown + DASHBOARD_PAGE
     return render(
         request,
         "incidents/dashboard.html",
         {
-            "incidents": incidents[:DASHBOARD_LIMIT],
+            "incidents": incidents[:shown],
             "truncated": truncated,
-            "limit": DASHBOARD_LIMIT,
+            "limit": shown,
+            "more_url": f"{reverse('dashboard')}?{more.urlencode()}" if shown < DASHBOARD_MAX else "",
+            "page_size": DASHBOARD_PAGE,
+            "stamp_token": live.stamp_token(request.user),
             "counts": reads.severity_counts(),
             "filter_form": filter_form,
             "filtered": bool(filters),
@@ -38,6 +48,38 @@ def dashboard(request):
             "can_act": can_act(request.user),
         },
     )
+
+
+def _rows_to_show(raw: str | None) -> int:
+    """``?show=N``: N rows (a multiple of DASHBOARD_PAGE, at most DASHBOARD_MAX); anything else is one page."""
+    if raw and raw.isdigit():
+        return min(max(DASHBOARD_PAGE, int(raw) // DASHBOARD_PAGE * DASHBOARD_PAGE), DASHBOARD_MAX)
+    return DASHBOARD_PAGE
+
+
+@require_GET
+@never_cache
+def dashboard_stamp(request):
+    """When any incident last changed (ms), for the page's one-second check; the page then asks what changed.
+
+    With the page's signed token (``t``, made for the viewer the page was rendered
+    for) it is answered without the session, the user or a query per request: the
+    stamp is read at most every ``live.STAMP_CACHE_SECONDS`` per process, and it
+    tells nothing but a time. Without a token it needs a viewer's session.
+    """
+    token = request.GET.get("t")
+    if token is None:
+        return _stamp_for_session(request)
+    try:
+        live.stamp_token_check(token)
+    except signing.BadSignature:
+        return JsonResponse({"detail": "Reload the page: its live token expired or is not valid."}, status=403)
+    return JsonResponse({"changed": live.changed_stamp_ms()})
+
+
+@role_required(roles.VIEWER)
+def _stamp_for_session(request):
+    return JsonResponse({"changed": live.changed_stamp_ms()})
 
 
 @require_GET

@@ -17,7 +17,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from incidents import lifecycle, reports, roles, selectors
 from incidents.actors import Actor
-from incidents.errors import DomainInputError
+from incidents.errors import DomainForbidden, DomainInputError
 from incidents.models import REPORT_SECTION_MAX_LENGTH, Incident, Report, ReportStatus, Resolution, Status
 from incidents.web import reads
 from incidents.web.access import can_act, role_required
@@ -379,6 +379,9 @@ def _step(request, pk, run, *, changes_form=None):
         messages.error(request, f"{error.detail} Nothing was changed by you; the page shows the current state.")
         incident = _incident(pk)
         return report_page_render(request, incident, reads.report_for_page(incident), status=409)
+    except DomainForbidden as error:
+        messages.error(request, f"{error.detail} Nothing was changed.")
+        return report_page_render(request, incident, reads.report_for_page(incident), status=403)
     message = f"Report on {incident.reference} {STEP_DONE[done.status]}."
     if done.status == ReportStatus.APPROVED:
         message += f" {incident.reference} is reviewed."

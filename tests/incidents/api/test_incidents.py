@@ -200,3 +200,34 @@ def test_missing_incident_is_404_json(engineer_api):
     response = engineer_api.get(f"{URL}999999/")
     assert response.status_code == 404
     assert response.json() == {"detail": "No Incident matches the given query."}
+
+
+def test_list_pages_by_cursor_in_the_list_order(engineer_api):
+    incidents = [IncidentFactory() for _ in range(7)]
+    first = engineer_api.get(URL + "?page_size=3").json()
+    assert first["count"] == 7 and first["count_is_exact"] is True and first["previous"] is None
+    seen = [row["id"] for row in first["results"]]
+    page = first
+    while page["next"]:
+        assert "cursor=" in page["next"]
+        page = engineer_api.get(page["next"]).json()
+        assert page["count"] is None  # later pages never count
+        seen += [row["id"] for row in page["results"]]
+    expected = [i.pk for i in sorted(incidents, key=lambda i: (i.detected_at, i.pk), reverse=True)]
+    assert seen == expected
+
+
+def test_list_count_is_capped(engineer_api, settings, monkeypatch):
+    from incidents.api import pagination
+
+    monkeypatch.setattr(pagination, "COUNT_CAP", 4)
+    for _ in range(6):
+        IncidentFactory()
+    body = engineer_api.get(URL + "?page_size=2").json()
+    assert body["count"] == 4 and body["count_is_exact"] is False and len(body["results"]) == 2
+
+
+def test_bad_cursor_is_400(engineer_api):
+    response = engineer_api.get(URL + "?cursor=not-a-cursor")
+    assert response.status_code == 400
+    assert "cursor" in response.json()

@@ -47,7 +47,11 @@ def test_resolving_fixed_drafts_the_report(report, engineer):
     assert "erin acknowledged it after" in report.summary
     assert "1. Scaled task-service to 5 replicas" in report.resolution
     assert "2. Pool size 10 → 20" in report.resolution
-    assert "- Time detected:" in report.impact and "- Requests failed: _to fill_" in report.impact
+    assert "- Requests failed: _to fill_" in report.impact
+    # Spans, named as spans (not "Time detected", which reads as a moment).
+    assert "- Time spent detected, until acknowledged:" in report.impact and "- Time detected" not in report.impact
+    assert "- Time spent acknowledged, until mitigated:" in report.impact
+    assert "- Time spent mitigated, until resolved:" in report.impact
     assert incident.timeline.filter(kind=TimelineKind.REPORT).count() == 1
 
 
@@ -64,10 +68,13 @@ def test_resolving_fixed_queues_the_draft_after_commit(engineer, django_capture_
 
 def queued_drafts() -> Counter:
     """Draft tasks waiting in the broker's default queue, by arguments."""
+    from django.conf import settings
+
     from orion_ops.celery import app
 
-    with app.connection_for_read() as conn:
-        messages = [json.loads(raw) for raw in conn.default_channel.client.lrange("celery", 0, -1)]
+    with app.connection_for_read() as conn:  # kombu prefixes LLEN but not LRANGE: name the key whole
+        key = f"{settings.REDIS_KEY_PREFIX}:celery"
+        messages = [json.loads(raw) for raw in conn.default_channel.client.lrange(key, 0, -1)]
     return Counter(
         tuple(ast.literal_eval(m["headers"]["argsrepr"]))
         for m in messages
