@@ -431,21 +431,24 @@ def policy_apply(slug: str, entry: EscalationEntry, *, service: Service | None) 
 
 
 def stakeholders_apply(service: Service, entries: list[StakeholderEntry]) -> list[str]:
+    """Make the configured stakeholders exactly ``entries``; people who subscribed themselves stay."""
     wanted = {("user", e.user) if e.user else ("channel", e.channel) for e in entries}
+    configured = Stakeholder.objects.filter(service=service, self_subscribed=False)
     current = {
         ("user", s.user.get_username()) if s.user_id else ("channel", s.channel.slug)
-        for s in Stakeholder.objects.filter(service=service).select_related("user", "channel")
+        for s in configured.select_related("user", "channel")
     }
     if wanted == current:
         return []
-    Stakeholder.objects.filter(service=service).delete()
+    configured.delete()
     users = _users(name for kind, name in wanted if kind == "user")
     channels = {
         c.slug: c for c in Channel.objects.filter(slug__in=[name for kind, name in wanted if kind == "channel"])
     }
     for kind, name in sorted(wanted):
         if kind == "user":
-            Stakeholder.objects.create(service=service, user=users[name])
+            # A self-subscribed row becomes the configured one (one row per person and service).
+            Stakeholder.objects.update_or_create(service=service, user=users[name], defaults={"self_subscribed": False})
         else:
             Stakeholder.objects.create(service=service, channel=channels[name])
     return [f"updated stakeholders of {service.slug}"]

@@ -146,6 +146,8 @@ class Stakeholder(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
     )
     channel = models.ForeignKey(Channel, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    # Set when the person subscribed on their profile page; ``sync_services`` keeps its hands off such rows.
+    self_subscribed = models.BooleanField(default=False)
 
     class Meta:
         constraints = [

@@ -1,4 +1,5 @@
-"""Paging's pages: the deliveries (with re-send) and a person's profile (contact methods, calendar link)."""
+"""Paging's pages: the deliveries (with re-send) and a person's profile (contact methods, subscriptions,
+calendar link)."""
 
 from django import forms
 from django.contrib import messages
@@ -11,7 +12,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from incidents import panels, roles
 from incidents.actors import Actor
 from incidents.errors import DomainConflict, DomainInputError
-from incidents.models import NOTE_MAX_LENGTH, Incident
+from incidents.models import NOTE_MAX_LENGTH, Incident, Service
 from incidents.paging import calendar, selectors
 from incidents.paging.models import (
     ContactKind,
@@ -20,6 +21,7 @@ from incidents.paging.models import (
     DeliveryStatus,
     IncidentEscalation,
     Schedule,
+    Stakeholder,
 )
 from incidents.paging.notify import status_update_post
 from incidents.paging.outbox import delivery_resend
@@ -105,6 +107,25 @@ def profile_page(request):
                     for position, method in enumerate(methods):
                         ContactMethod.objects.filter(pk=method.pk).update(position=position)
             return redirect("paging-profile")
+        if action in ("subscribe", "unsubscribe"):
+            service = Service.objects.filter(slug=request.POST.get("service", "")).first()
+            if service is None:
+                messages.error(request, "No such service.")
+            elif action == "subscribe":
+                _, created = Stakeholder.objects.get_or_create(
+                    service=service, user=request.user, defaults={"self_subscribed": True}
+                )
+                if created:
+                    messages.success(request, f"You will get status updates on {service.name}'s incidents.")
+            else:
+                removed, _ = Stakeholder.objects.filter(
+                    service=service, user=request.user, self_subscribed=True
+                ).delete()
+                if removed:
+                    messages.success(request, f"No more status updates on {service.name}'s incidents.")
+                elif Stakeholder.objects.filter(service=service, user=request.user).exists():
+                    messages.error(request, f"The service configuration lists you for {service.name}; ask its owner.")
+            return redirect("paging-profile")
         if action == "calendar":
             token = calendar.feed_token_create(user=request.user)
             links = [
@@ -118,7 +139,18 @@ def profile_page(request):
 
 def _profile_context(request, form, calendar_links):
     methods = list(ContactMethod.objects.filter(user=request.user).order_by("position", "id"))
-    return {"methods": methods, "form": form, "calendar_links": calendar_links, "account_email": request.user.email}
+    mine = dict(Stakeholder.objects.filter(user=request.user).values_list("service_id", "self_subscribed"))
+    services = [
+        (service, "none" if service.pk not in mine else "self" if mine[service.pk] else "configured")
+        for service in Service.objects.order_by("name")
+    ]
+    return {
+        "methods": methods,
+        "form": form,
+        "calendar_links": calendar_links,
+        "account_email": request.user.email,
+        "services": services,
+    }
 
 
 class StatusUpdateForm(forms.Form):

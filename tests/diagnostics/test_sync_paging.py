@@ -89,6 +89,20 @@ def test_a_changed_rotation_is_applied_and_reported(tmp_path):
     assert Schedule.objects.get().rotations.get().participants == ["bob", "alice"]
 
 
+def test_sync_keeps_people_who_subscribed_themselves(tmp_path):
+    sync(tmp_path, PAGING)
+    service = Stakeholder.objects.get(user__username="dave").service
+    alice = Stakeholder.objects.create(service=service, user=UserFactory._meta.model.objects.get(username="alice"),
+                                       self_subscribed=True)  # fmt: skip
+    out, _ = sync(tmp_path, PAGING.replace("[{user: dave}, {channel: ops-room}]", "[{channel: ops-room}]"))
+    assert "updated stakeholders of task-service" in out
+    assert Stakeholder.objects.filter(pk=alice.pk, self_subscribed=True).exists()  # not the file's to remove
+    assert not Stakeholder.objects.filter(user__username="dave").exists()
+    # Listing a self-subscribed person in the file makes the row the configuration's: one row, not two.
+    sync(tmp_path, PAGING.replace("[{user: dave}, {channel: ops-room}]", "[{user: alice}, {channel: ops-room}]"))
+    assert list(Stakeholder.objects.filter(user__username="alice").values_list("self_subscribed", flat=True)) == [False]
+
+
 BAD = """
 people:
   - {username: zed, contacts: [{email: not-an-address}, {pager: x}, {email: a@example.com, ntfy: "https://n/x"}]}

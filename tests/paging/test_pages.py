@@ -107,3 +107,36 @@ def test_incident_page_shows_the_escalation_and_takes_a_status_update(paged):
     viewer = signed_in(person("vic", role="viewer"))
     assert "Send update" not in viewer.get(f"/incidents/{paged.pk}/").content.decode()
     assert viewer.post(f"/incidents/{paged.pk}/status-updates/", {"text": "x"}).status_code == 403
+
+
+def test_a_person_subscribes_to_a_service_and_hears_its_updates():
+    checkout = ServiceFactory(slug="checkout", name="Checkout")
+    ServiceFactory(slug="search", name="Search")
+    dave = person("dave", ("email", "dave@example.com"), role="viewer")
+    client = signed_in(dave)
+    page = client.get("/profile/").content.decode()
+    assert 'aria-label="Subscribe to Checkout"' in page and 'aria-label="Subscribe to Search"' in page
+    got = client.post("/profile/", {"action": "subscribe", "service": "checkout"}, follow=True).content.decode()
+    assert "You will get status updates on Checkout" in got
+    assert 'aria-label="Unsubscribe from Checkout"' in got
+    client.post("/profile/", {"action": "subscribe", "service": "checkout"})  # twice: still one row
+    assert Stakeholder.objects.filter(service=checkout, user=dave, self_subscribed=True).count() == 1
+    incident = IncidentFactory(severity="P2", services=[checkout])
+    assert list(Delivery.objects.filter(incident=incident, purpose="update").values_list("event", "recipient")) == [
+        ("opened", "dave")
+    ]
+    client.post("/profile/", {"action": "unsubscribe", "service": "checkout"})
+    assert not Stakeholder.objects.filter(user=dave).exists()
+    assert client.post("/profile/", {"action": "subscribe", "service": "nope"}, follow=True).status_code == 200
+    assert not Stakeholder.objects.filter(user=dave).exists()
+
+
+def test_a_configured_stakeholder_cannot_unsubscribe_on_the_page():
+    checkout = ServiceFactory(slug="checkout", name="Checkout")
+    dave = person("dave", role="viewer")
+    Stakeholder.objects.create(service=checkout, user=dave)  # as sync_services writes it
+    client = signed_in(dave)
+    assert "listed by the service configuration" in client.get("/profile/").content.decode()
+    got = client.post("/profile/", {"action": "unsubscribe", "service": "checkout"}, follow=True).content.decode()
+    assert "The service configuration lists you for Checkout" in got
+    assert Stakeholder.objects.filter(service=checkout, user=dave).exists()

@@ -359,6 +359,7 @@ class Migration(migrations.Migration):
             name="Stakeholder",
             fields=[
                 ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("self_subscribed", models.BooleanField(default=False)),
                 (
                     "channel",
                     models.ForeignKey(
