@@ -2,7 +2,8 @@
 
 An error ratio above 5 % or a user-facing latency rise meets P1; a service fully down meets P0
 (no traffic getting through, no replica available, no pod at all, or nearly every request
-failing). Only a severity higher than the incident's is ever suggested; never a lower one.
+failing), and so does data loss (logs saying stored data is damaged or a write did not reach
+the disk). Only a severity higher than the incident's is ever suggested; never a lower one.
 """
 
 from dataclasses import dataclass
@@ -63,6 +64,10 @@ def _criteria(facts: Facts) -> dict[str, Suggestion]:
     for f in facts.checks("kubernetes.pods", statuses=("crit",)):
         if f.summary.startswith("No pods match"):
             add("P0", f"service down: {f.summary}", f)
+    for f in facts.log_patterns("data_corruption", "corruption_reported"):
+        samples = [r.get("sample") for r in f.table_rows() if isinstance(r.get("sample"), str)]
+        line = next((sample.strip() for sample in samples if sample.strip()), f.summary)
+        add("P0", f"data at risk in {f.subject}: {line}"[:240], f)
     return met
 
 

@@ -50,6 +50,12 @@ def _p(pattern: str) -> re.Pattern:
     return re.compile(pattern, re.IGNORECASE)
 
 
+DATA_AT_RISK_REMEDY = (
+    "Stop the writes that fail, do not restart the store in a loop, and copy its data directory or volume "
+    "snapshot before any repair; check the volume's space and health (kubectl describe pvc, the node's kernel "
+    "log); restore the damaged table or file from backup or point-in-time recovery."
+)
+
 # Most specific first: a line is explained by the first pattern it matches
 # (a SequelizeConnectionRefusedError line also says ECONNREFUSED).
 PATTERNS: tuple[Pattern, ...] = (
@@ -266,6 +272,33 @@ PATTERNS: tuple[Pattern, ...] = (
         "ConfigMap/Secret keys projected there.",
         runbook="service-not-starting",
         generic=True,
+    ),
+    Pattern(
+        "data_corruption",
+        _p(
+            r"invalid page in block \d+|could not read block \d+|page verification failed|"
+            r"checksum verification failed|missing chunk number \d+ for toast value|"
+            r"could not access status of transaction \d+|unexpected data beyond EOF in block|"
+            r"xlog flush request \S+ is not satisfied|"
+            r"could not (?:extend|write to|fsync) file .*(?:No space left on device|Input/output error)|"
+            r"InnoDB: (?:Database page corruption|Corrupted page)"
+        ),  # fmt: skip
+        "Stored data is damaged or a write did not reach the disk",
+        "The database read a damaged page, or could not write or flush what it was asked to keep: a full "
+        "or failing volume, or corruption. Writes may have been lost.",
+        DATA_AT_RISK_REMEDY,
+    ),
+    Pattern(
+        "corruption_reported",
+        _p(
+            r"\b(?:data|index|page|block|database|table|file) corruption\b|"
+            r"\bcorrupt(?:ed)? (?:index|page|block|database|table|data|record|file)s?\b"
+        ),  # fmt: skip
+        "A program reports corrupted data",
+        "The application or one of its stores says what it read is corrupt: a damaged file, index or "
+        "record. What was stored there may be lost.",
+        DATA_AT_RISK_REMEDY,
+        generic=True,  # "0 corrupted pages" in an INFO line is a healthy scan
     ),
     Pattern(
         "errno",

@@ -37,6 +37,8 @@ CORPUS = {
     "permission_denied": "PermissionError: [Errno 13] Permission denied: '/data/app.db'",
     "file_not_found": "FileNotFoundError: [Errno 2] No such file or directory: '/etc/orion/config.yaml'",
     "errno": "OSError: [Errno 98] Address already in use",
+    "corruption_reported": "ERROR index corruption detected in segment 7 of the search index",
+    "data_corruption": "2026-11-27 14:00:00.120 UTC [61] ERROR:  invalid page in block 8213 of relation base/1/16402",
     "python_traceback": "ValueError: invalid literal for int() with base 10: 'ten'",
     "java_exception": 'Exception in thread "main" java.lang.IllegalStateException: schema version 41 expected 42',
     "exit_line": "npm ERR! command sh -c node dist/main.js exited with code 1",
@@ -105,6 +107,11 @@ VARIANTS = [
         'sqlalchemy.exc.ProgrammingError: (psycopg2.errors.UndefinedTable) relation "tasks" does not exist',
         "",
     ),
+    ("data_corruption", 'PANIC:  could not write to file "pg_wal/xlogtemp.61": No space left on device', ""),
+    ("data_corruption", "ERROR:  missing chunk number 0 for toast value 91723 in pg_toast_2619", ""),
+    ("data_corruption", "WARNING:  page verification failed, calculated checksum 20919 but expected 15254", ""),
+    ("data_corruption", "[ERROR] [MY-011906] [InnoDB] InnoDB: Database page corruption on disk or a failed read", ""),
+    ("corruption_reported", "redis: Bad file format reading the append only file: corrupted data in aof", ""),
     ("exit_line", "command terminated with exit code 2", ""),
     ("exit_line", "Process exited with status 137", ""),
     ("failure_phrase", "config: cannot parse /etc/app/app.toml at line 3", ""),
@@ -138,6 +145,7 @@ NEAR_MISSES = [
     "[2026-11-27 14:00:00 +0000] [1] [INFO] Booting worker 8: no config override found",
     "2026-11-27 14:00:00,123 - tasks - INFO - retry queue empty, nothing missing",
     'time=2026-11-27T14:00:00Z level=debug msg="unable to reuse connection, opening a new one"',
+    "2026-11-27 14:00:00 INFO checksum scan finished: 0 corrupted pages, no data corruption found",
 ]
 
 

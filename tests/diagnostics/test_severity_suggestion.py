@@ -3,10 +3,11 @@
 import pytest
 
 from diagnostics import hypotheses
-from diagnostics.analysis.facts import Facts
+from diagnostics.analysis.facts import Facts, FindingRef
 from diagnostics.analysis.severity import severity_suggestion
+from diagnostics.collectors import logs
 from incidents.models import Incident, TimelineKind
-from tests.diagnostics.analysis.builders import error_rate, finding, latency
+from tests.diagnostics.analysis.builders import error_rate, finding, latency, log_pattern
 from tests.diagnostics.test_hypotheses import _f
 from tests.diagnostics.test_likely_causes import run
 from tests.factories import IncidentFactory, ServiceFactory
@@ -51,6 +52,24 @@ def test_user_facing_latency_suggests_p1():
 def test_a_service_fully_down_suggests_p0(down):
     suggestion = suggest([down, error_rate(0.2, "crit")], "P1")
     assert suggestion.severity == "P0" and suggestion.text.startswith("Evidence suggests P0: ")
+
+
+def test_data_loss_in_the_logs_suggests_p0_with_the_line():
+    line = 'PANIC:  could not write to file "pg_wal/xlogtemp.61": No space left on device'
+    suggestion = suggest([log_pattern("data_corruption", subject="appdb-0/postgres", sample=line)], "P2")
+    assert suggestion.severity == "P0"
+    assert suggestion.text == f"Evidence suggests P0: data at risk in appdb-0/postgres: {line}"
+    # Other log patterns, however loud, are not data loss.
+    assert suggest([log_pattern("errno", sample="OSError: [Errno 28] No space left on device: '/tmp/x'")], "P2") is None
+
+
+def test_data_loss_is_found_in_real_log_lines_and_not_in_a_clean_scan():
+    lines = ["2026-11-27 14:00:00.120 UTC [61] ERROR:  invalid page in block 8213 of relation base/16384/16402"]
+    findings = logs.findings_from_logs(logs.analyze(lines), source="appdb-0/postgres")
+    refs = [FindingRef.of(f.to_dict(), run=1, collector="kubernetes") for f in findings]
+    assert suggest(refs, "P1").severity == "P0"
+    clean = logs.analyze(["2026-11-27 14:00:00 INFO checksum scan: 0 corrupted pages, no data corruption found"])
+    assert clean.patterns == []
 
 
 @pytest.fixture
