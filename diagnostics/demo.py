@@ -7,6 +7,7 @@ shape the collectors write, Prometheus series for the charts, log lines read
 by the real log-pattern analyzer, and runbook links. Each run has the trigger
 ``recorded_demo``, which the page labels "Recorded demo data"; none of them
 pretends to be live, and a person's "Run" on these incidents finds no target.
+The likely causes are then computed from these findings by the real rules.
 
 - ``pool``: the P0 "DB connection pool exhausted" — PostgreSQL, Prometheus and
   Kubernetes runs that agree: the autoscaler doubled the pods, each with a pool
@@ -21,6 +22,7 @@ from datetime import datetime, timedelta
 from django.db import transaction
 
 from diagnostics.collectors import logs
+from diagnostics.hypotheses import hypotheses_recompute
 from diagnostics.models import DiagnosticRun, RunStatus, RunTrigger
 from diagnostics.services import DIAGNOSTICS_ACTOR, timeline_summary
 from incidents.models import Incident, TimelineKind
@@ -74,6 +76,8 @@ def _store(incident: Incident, runs: list[dict]) -> None:
             DiagnosticRun.objects.filter(pk=run.pk).update(
                 attached_at=finished, timeline_entry=entry, created_at=run.started_at
             )
+    # What the worker does after each run: the likely causes, from the recorded findings.
+    hypotheses_recompute(incident_id=incident.pk, now=max(spec["finished_at"] for spec in runs))
 
 
 # Building findings ------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 
+from diagnostics.hypotheses import hypotheses_get
 from diagnostics.models import DiagnosticRun, RunTrigger
 from diagnostics.runbooks import runbook_get
 from incidents.models import Incident, Source, TimelineKind
@@ -60,6 +61,17 @@ def test_the_crashloop_story_and_its_timeline(seeded):
     assert entries.count() == 1 and entries.get().text.startswith("Recorded demo data")
     run = DiagnosticRun.objects.get(incident=crash)
     assert run.attached_at == run.finished_at and run.timeline_entry_id == entries.get().pk
+
+
+def test_the_recorded_incidents_show_their_likely_cause(seeded):
+    pool = hypotheses_get(seeded["pool"])["hypotheses"]
+    assert pool[0]["key"] == "pool_exhausted" and pool[0]["runbook"] == "db-connection-pool-exhausted"
+    assert pool[0]["confidence"] >= 0.7
+    crash = hypotheses_get(seeded["crashloop"])["hypotheses"]
+    assert crash[0]["key"] in ("crash_at_startup", "missing_config") and "SMTP_PASSWORD" in crash[0]["title"]
+    for incident in seeded.values():
+        (entry,) = incident.timeline.filter(kind=TimelineKind.HYPOTHESIS)
+        assert entry.text.startswith("Likely cause")
 
 
 def test_seeding_again_records_nothing_twice(seeded, settings):

@@ -27,6 +27,8 @@ def test_the_demo_incident_shows_recorded_findings_charts_and_runbooks(page, liv
     assert charts.count() >= 3
     expect(charts.first.locator("polyline.chart-series").first).to_be_visible()
     expect(panel.locator('li[data-check^="kubernetes.logs.pattern."]').first).to_be_visible()
+    # The likely cause, computed from the recorded findings by the real rules.
+    expect(page.locator("[data-causes]")).to_contain_text("Connection pool exhausted")
     # Nothing can be run live against the demo's services.
     expect(page.get_by_role("button", name="Run again")).to_be_disabled()
 
