@@ -115,6 +115,7 @@ def test_every_panel_is_registered_by_the_apps():
     assert [p.key for p in panels.registered()] == [
         "likely-causes",
         "runbook-checklist",
+        "paging",
         "alerts",
         "diagnostics",
         "mitigations",

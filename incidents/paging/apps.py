@@ -13,11 +13,13 @@ class PagingConfig(AppConfig):
         from celery import signature
         from django.conf import settings
 
-        from incidents import events, panels
+        from incidents import events, metrics, panels
         from incidents.paging import notify, web
+        from incidents.paging.metrics import PagingCollector
         from orion_ops.celery import app
 
         events.on_event(notify.on_incident_event)
+        metrics.register(PagingCollector())
         panels.register(
             key="paging",
             title="Paging",
