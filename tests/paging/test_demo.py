@@ -17,7 +17,12 @@ def test_the_demo_has_a_schedule_and_a_policy_that_paged_its_incidents():
     assert oncall(schedule, at=Incident.objects.first().detected_at).users[0] in ("alice", "bob")
     policy = EscalationPolicy.objects.get(is_default=True)
     assert policy.steps.count() == 2
+    # Escalation runs while nobody has acknowledged, and stopped once somebody did.
+    detected = Incident.objects.filter(status="detected")
+    acknowledged = Incident.objects.exclude(status="detected").filter(escalation__isnull=False)
+    assert detected.exists() and acknowledged.exists()
+    assert {e.state for e in IncidentEscalation.objects.filter(incident__in=detected)} == {"active"}
+    assert {e.state for e in IncidentEscalation.objects.filter(incident__in=acknowledged)} == {"stopped"}
     p1 = Incident.objects.get(title__startswith="High error rate on task-service")
-    assert IncidentEscalation.objects.get(incident=p1).state == "active"
     assert Delivery.objects.filter(incident=p1, purpose="page").exists()
     assert Delivery.objects.filter(incident=p1, purpose="update", recipient="vera").exists()
