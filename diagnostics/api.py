@@ -374,7 +374,6 @@ class IncidentRunbooksView(generics.GenericAPIView):
         responses={
             201: ChecklistSerializer,
             200: ChecklistSerializer,
-            400: VALIDATION_ERROR,
             409: OpenApiResponse(description="The incident is reviewed"),
         },
     )
@@ -407,7 +406,6 @@ class ChecklistStepView(generics.GenericAPIView):
         request=StepDoneSerializer,
         responses={
             200: ChecklistStepSerializer,
-            400: VALIDATION_ERROR,
             404: OpenApiResponse(description="No such incident, checklist or step"),
             409: OpenApiResponse(description="The incident is reviewed"),
         },
@@ -470,7 +468,6 @@ class IncidentSeveritySuggestionView(generics.GenericAPIView):
         request=SeverityRaiseSerializer,
         responses={
             200: SeveritySuggestionSerializer,
-            400: VALIDATION_ERROR,
             409: OpenApiResponse(description="The evidence no longer suggests it, or the incident is reviewed"),
         },
     )

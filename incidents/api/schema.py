@@ -80,3 +80,31 @@ class ApiTokenScheme(OpenApiAuthenticationExtension):
             "scheme": "bearer",
             "description": "A token from `python manage.py create_api_token USERNAME --name NAME`.",
         }
+
+
+def json_schema_for_openapi_30(result, generator, request, public):
+    """Pydantic's JSON Schema in OpenAPI 3.0's dialect: ``anyOf: [X, {type: null}]`` becomes ``X`` with
+    ``nullable: true`` and ``const: v`` becomes ``enum: [v]`` (3.0 has neither ``null`` nor ``const``)."""
+
+    def mend(node):
+        if isinstance(node, list):
+            return [mend(item) for item in node]
+        if not isinstance(node, dict):
+            return node
+        node = {key: mend(value) for key, value in node.items()}
+        if "const" in node:
+            node["enum"] = [node.pop("const")]
+        options = node.get("anyOf")
+        if isinstance(options, list) and {"type": "null"} in options:
+            rest = [option for option in options if option != {"type": "null"}]
+            del node["anyOf"]
+            if len(rest) == 1 and "$ref" not in rest[0]:
+                node = {**rest[0], **node}
+            elif len(rest) == 1:
+                node["allOf"] = rest
+            elif rest:
+                node["anyOf"] = rest
+            node["nullable"] = True
+        return node
+
+    return mend(result)
