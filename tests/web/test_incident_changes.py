@@ -209,7 +209,7 @@ def test_alert_seen_again_sends_the_alerts_panel(viewer_client, incident):
     IncidentAlert.objects.filter(pk=alert.pk).update(last_seen_at=now + timedelta(seconds=3))
     body = page.poll()
     assert set(body["fragments"]) == {"panel-alerts-body"}
-    assert "2 firings attached" in body["fragments"]["panel-alerts-body"]
+    assert "2 firings received" in body["fragments"]["panel-alerts-body"]
 
 
 @pytest.mark.django_db
