@@ -285,6 +285,10 @@ PAGING_SEND_TIMEOUT_SECONDS = env_int("PAGING_SEND_TIMEOUT_SECONDS", 10, minimum
 PAGING_MAX_ATTEMPTS = env_int("PAGING_MAX_ATTEMPTS", 5, minimum=1)
 PAGING_RETRY_BASE_SECONDS = env_int("PAGING_RETRY_BASE_SECONDS", 5, minimum=1)
 PAGING_RETRY_MAX_SECONDS = env_int("PAGING_RETRY_MAX_SECONDS", 300, minimum=1)
+# The sweep re-queues deliveries whose task was lost (the broker was down at commit, or a worker died):
+# every PAGING_SWEEP_INTERVAL_SECONDS, rows due for longer than PAGING_SWEEP_GRACE_SECONDS.
+PAGING_SWEEP_INTERVAL_SECONDS = env_int("PAGING_SWEEP_INTERVAL_SECONDS", 30, minimum=1)
+PAGING_SWEEP_GRACE_SECONDS = env_int("PAGING_SWEEP_GRACE_SECONDS", 60, minimum=1)
 # Links in messages and the iCal feed point here (e.g. https://orion.example.com).
 ORION_BASE_URL = env_str("ORION_BASE_URL")
 # Outbound webhooks are signed with each of these (comma-separated): add the new secret, then drop the old.

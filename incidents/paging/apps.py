@@ -34,5 +34,7 @@ class PagingConfig(AppConfig):
             name="paging-escalate",
         )
         app.add_periodic_task(
-            30.0, signature("incidents.paging.tasks.sweep_deliveries"), name="paging-sweep-deliveries"
+            float(settings.PAGING_SWEEP_INTERVAL_SECONDS),
+            signature("incidents.paging.tasks.sweep_deliveries"),
+            name="paging-sweep-deliveries",
         )

@@ -26,6 +26,8 @@ def escalate() -> int:
 
 @shared_task(name="incidents.paging.tasks.sweep_deliveries", time_limit=60, soft_time_limit=50)
 def sweep_deliveries() -> int:
+    from django.conf import settings
+
     from incidents.paging.outbox import deliveries_sweep
 
-    return deliveries_sweep()
+    return deliveries_sweep(grace_seconds=settings.PAGING_SWEEP_GRACE_SECONDS)

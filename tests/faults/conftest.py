@@ -24,6 +24,8 @@ from incidents.tokens import api_token_create
 from tests.app_server import AppServer
 from tests.factories import ServiceFactory, UserFactory
 from tests.faults.processes import CeleryBeat, CeleryWorker, PostgresCluster, RedisServer, manage, orion_env
+from tests.paging.helpers import person, policy
+from tests.paging.receivers import HttpReceiver
 
 # Short limits so a fault shows within seconds, not minutes.
 FAST = {
@@ -162,6 +164,31 @@ def service_with_target(slug: str, dsn_env: str = "ORION_TARGET_FAULTS_PG_DSN"):
     # cache of targeted services expires (documented in diagnostics/hooks.py).
     time.sleep(TARGET_CACHE_SECONDS + 0.5)
     return service
+
+
+@pytest.fixture
+def receiver():
+    """A webhook receiver on loopback that records every request (answers 200)."""
+    r = HttpReceiver().start()
+    yield r
+    r.stop()
+
+
+def paging_to(receiver, *usernames: str) -> None:
+    """A default escalation policy with one step per person, each paged by webhook to ``receiver``."""
+    people = [person(name, ("webhook", f"{receiver.url}/{name}")) for name in usernames]
+    policy("default", *({"users": [someone]} for someone in people))
+
+
+def pages_delivered_once(receiver, expected: int) -> None:
+    """Every page row delivered, and the receiver got each delivery exactly once (by its X-Orion-Delivery id)."""
+    from incidents.paging.models import Delivery
+
+    pages = Delivery.objects.filter(purpose="page")
+    assert pages.count() == expected
+    assert set(pages.values_list("status", flat=True)) == {"delivered"}
+    ids = [r.headers["X-Orion-Delivery"] for r in receiver.received]
+    assert sorted(ids) == sorted(str(pk) for pk in pages.values_list("pk", flat=True)), "a page lost or sent twice"
 
 
 class Sender:

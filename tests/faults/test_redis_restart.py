@@ -1,4 +1,4 @@
-"""Redis (broker and cache) restarted while alerts and incidents stream in."""
+"""Redis (broker and cache) restarted while alerts and incidents stream in, each paging the on-call."""
 
 import time
 
@@ -8,7 +8,8 @@ import requests
 from diagnostics.models import DiagnosticRun
 from incidents.integrations import integration_create
 from incidents.models import Incident, TimelineEntry, TimelineKind
-from tests.faults.conftest import Sender, service_with_target
+from incidents.paging.models import Delivery
+from tests.faults.conftest import Sender, pages_delivered_once, paging_to, service_with_target
 from tests.faults.processes import wait_until
 from tests.incidents.intake import payloads
 
@@ -17,11 +18,16 @@ pytestmark = [pytest.mark.faults, pytest.mark.django_db(transaction=True)]
 ITEMS = 12
 
 
-def test_redis_restart_loses_and_doubles_nothing(fleet_factory, redis_server, engineer_token):
+def test_redis_restart_loses_and_doubles_nothing(fleet_factory, redis_server, engineer_token, receiver):
     service_with_target("checkout")
+    paging_to(receiver, "alice")
     _, am_token = integration_create(name="am", kind="alertmanager")
-    # The reaper sends again the runs whose message could not be sent while Redis was down.
-    fleet = fleet_factory(redis_server, DIAGNOSTICS_REAP_INTERVAL_SECONDS="2", DIAGNOSTICS_REQUEUE_SECONDS="6")
+    # The reaper sends again the runs, and the sweep the pages, whose message could not be sent while
+    # Redis was down.
+    fleet = fleet_factory(
+        redis_server, DIAGNOSTICS_REAP_INTERVAL_SECONDS="2", DIAGNOSTICS_REQUEUE_SECONDS="6",
+        PAGING_SWEEP_INTERVAL_SECONDS="2", PAGING_SWEEP_GRACE_SECONDS="4",
+    )  # fmt: skip
     web = fleet.web(threads=4)
     fleet.worker(concurrency=2)
     fleet.beat()
@@ -75,4 +81,15 @@ def test_redis_restart_loses_and_doubles_nothing(fleet_factory, redis_server, en
     assert not unfinished
     for incident in Incident.objects.all():
         assert TimelineEntry.objects.filter(incident=incident, kind=TimelineKind.DIAGNOSTIC).count() == 1
+
+    # Every incident paged alice once, including those opened while Redis was away.
+    def all_paged() -> bool:
+        return (
+            Delivery.objects.filter(purpose="page").exclude(status="delivered").count() == 0
+            and len(receiver.received) >= 2 * ITEMS
+        )
+
+    wait_until(all_paged, timeout=60, interval=0.5, message="every page to be delivered")
+    time.sleep(2)  # a late duplicate would arrive now
+    pages_delivered_once(receiver, expected=2 * ITEMS)
     assert back_at - outage_started >= 3.0

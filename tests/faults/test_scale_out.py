@@ -9,7 +9,8 @@ import requests
 from diagnostics.models import DiagnosticRun
 from incidents.integrations import integration_create
 from incidents.models import Incident, TimelineEntry, TimelineKind
-from tests.faults.conftest import service_with_target
+from incidents.paging.models import EscalationFiring
+from tests.faults.conftest import pages_delivered_once, paging_to, service_with_target
 from tests.faults.processes import wait_until
 from tests.incidents.intake import payloads
 
@@ -20,11 +21,17 @@ CREATIONS = 6
 SWEEP = "Sending due task sla-breaches"
 
 
-def test_two_of_everything_files_and_marks_each_thing_once(fleet_factory, redis_server, engineer_token):
+def test_two_of_everything_files_and_marks_each_thing_once(fleet_factory, redis_server, engineer_token, receiver):
     service_with_target("checkout")
+    # Step 1 pages alice when an incident opens; step 2 pages bob once the 2-second acknowledge target passes.
+    paging_to(receiver, "alice", "bob")
     _, am_token = integration_create(name="am", kind="alertmanager")
-    # Deadlines of 2 s and a sweep every second from each beat: the two beats race on every breach.
-    fleet = fleet_factory(redis_server, SLA_ACK_SECONDS_P1="2", SLA_ACK_SECONDS_P2="2", SLA_CHECK_INTERVAL_SECONDS="1")
+    # Deadlines of 2 s, a breach sweep and an escalation tick every second from each beat: the two beats
+    # race on every breach and every second step.
+    fleet = fleet_factory(
+        redis_server, SLA_ACK_SECONDS_P1="2", SLA_ACK_SECONDS_P2="2", SLA_CHECK_INTERVAL_SECONDS="1",
+        PAGING_ESCALATION_INTERVAL_SECONDS="1",
+    )  # fmt: skip
     for name in ("worker-a", "worker-b"):
         fleet.worker(name, concurrency=2, wait=False)
     beats = [fleet.beat("beat-a"), fleet.beat("beat-b")]
@@ -75,6 +82,17 @@ def test_two_of_everything_files_and_marks_each_thing_once(fleet_factory, redis_
         assert entries.filter(kind=TimelineKind.SLA_BREACHED).count() == 1, incident
         assert entries.filter(kind=TimelineKind.DIAGNOSTIC).count() == 1, incident
     assert DiagnosticRun.objects.count() == ALERTS + CREATIONS
+    # Each incident's two steps fired once each, and each page reached its person once.
+    total = ALERTS + CREATIONS
+    wait_until(
+        lambda: len(receiver.received) >= 2 * total, timeout=45, interval=0.5, message="both pages of every incident"
+    )
+    time.sleep(2)
+    for incident in Incident.objects.all():
+        fired = EscalationFiring.objects.filter(escalation__incident=incident)
+        assert sorted(fired.values_list("index", flat=True)) == [0, 1], incident
+    pages_delivered_once(receiver, expected=2 * total)
+    assert sorted(r.path for r in receiver.received) == ["/hook/alice"] * total + ["/hook/bob"] * total
     # Both beats kept sending the sweep all along, so the race was real.
     for beat in beats:
         assert beat.log().count(SWEEP) >= 5, beat.log()[-2000:]
