@@ -1,27 +1,36 @@
-"""Recorded diagnostic runs for the demo seed: what the three collectors found on two seeded incidents.
+"""Recorded diagnostic runs for the demo seed: what the collectors found on two seeded incidents.
 
 The demo runs with no outside system, so nothing can be inspected live. Instead
 ``seed_demo`` hands over its incidents (``incidents.demo.seeded``) and this
 module stores runs recorded from a cluster like the seed's: findings in the
 shape the collectors write, Prometheus series for the charts, log lines read
-by the real log-pattern analyzer, and runbook links. Each run has the trigger
+by the real log-pattern analyzer, traces and probe answers judged by the real
+tracing and HTTP collectors' checks, and runbook links. Each run has the trigger
 ``recorded_demo``, which the page labels "Recorded demo data"; none of them
 pretends to be live, and a person's "Run" on these incidents finds no target.
 The likely causes are then computed from these findings by the real rules.
 
-- ``pool``: the P0 "DB connection pool exhausted" — PostgreSQL, Prometheus and
-  Kubernetes runs that agree: the autoscaler doubled the pods, each with a pool
-  of 12, and sessions left idle in transaction hold the rest.
+- ``pool``: the P0 "DB connection pool exhausted" — PostgreSQL, Prometheus,
+  Kubernetes, traces and HTTP probe runs that agree: the autoscaler doubled the
+  pods, each with a pool of 12, and sessions left idle in transaction hold the
+  rest; requests wait in PostgreSQL for a connection and the health check
+  answers 503.
 - ``crashloop``: a deploy whose pods crash at start (a missing Secret key),
   the Kubernetes collector's CrashLoopBackOff story.
 """
 
+import json
 import math
+import random
 from datetime import datetime, timedelta
+from urllib.parse import urlencode
 
 from django.db import transaction
 
 from diagnostics.collectors import logs
+from diagnostics.collectors.base import Collector, TargetSpec, Window
+from diagnostics.collectors.http import CONNECT, DNS, REQUEST, STATUS, HttpCollector, Probe, ProbeResult, excerpt
+from diagnostics.collectors.tracing import Session, Span, Trace, TracingCollector
 from diagnostics.hypotheses import hypotheses_recompute
 from diagnostics.models import DiagnosticRun, RunStatus, RunTrigger
 from diagnostics.services import DIAGNOSTICS_ACTOR, timeline_summary
@@ -140,6 +149,7 @@ def _log_findings(lines: list[str], *, pod: str, namespace: str, previous: bool)
 
 def pool_runs(detected: datetime) -> list[dict]:
     finished = detected + timedelta(minutes=10)
+    traced, probed = finished + timedelta(seconds=8), finished + timedelta(seconds=9)
     return [
         {
             "collector": "postgres",
@@ -164,6 +174,22 @@ def pool_runs(detected: datetime) -> list[dict]:
             "checks": 7,
             "finished_at": finished + timedelta(seconds=5),
             "findings": _pool_kubernetes(detected, finished),
+        },
+        {
+            "collector": "tracing",
+            "target_name": "task-service-traces",
+            "seconds": 7,
+            "checks": len(TracingCollector.checks),
+            "finished_at": traced,
+            "findings": _pool_tracing(detected, traced),
+        },
+        {
+            "collector": "http",
+            "target_name": "task-service-health",
+            "seconds": 2,
+            "checks": len(HttpCollector.checks),
+            "finished_at": probed,
+            "findings": _pool_http(detected, probed),
         },
     ]
 
@@ -528,6 +554,234 @@ def _pool_kubernetes(detected: datetime, at: datetime) -> list[dict]:
             remediation="Not-ready pods are out of the Service; they come back when the probe passes.",
         ),
     ]
+
+
+# The pool story, as the tracing and HTTP collectors judge it ----------------------------------------
+
+JAEGER = "http://jaeger-query.observability:16686"
+TASKS_QUERY = "SELECT * FROM tasks WHERE user_id = $1 ORDER BY created_at DESC"
+POOL_TIMEOUT = "timeout acquiring connection from pool (12/12 in use)"
+POOL_TIMEOUT_MS = 10_000  # the client's pool timeout: a request gives up waiting for a connection after it
+TRACE_EVERY = timedelta(seconds=10)  # one sampled request per interval, steady before and during the incident
+SLOWDOWN = timedelta(minutes=2)  # how long before the alert the waits began, as the recorded P95 shows
+TASK_SERVICE = "http://task-service.orion-prod.svc"
+TASK_SERVICE_IP = "10.96.112.40"
+
+
+def _checked(collector: Collector, session, window: Window) -> list[dict]:
+    """Every check of ``collector`` on ``session``, run and stored the way the engine runs and stores them."""
+    return [finding.to_dict() for name in collector.checks for finding in collector.run_check(name, session, window)]
+
+
+def _micros(moment: datetime) -> int:
+    return int(moment.timestamp() * 1_000_000)
+
+
+class RecordedTraces:
+    """A ``TraceSource`` over recorded traces, answering each search as Jaeger's query API would."""
+
+    name = "Jaeger"
+
+    def __init__(self, traces: list[Trace], *, ui_url: str):
+        self.traces = traces
+        self.ui_url = ui_url
+        self.last_query = ""
+
+    def services(self) -> list[str]:
+        self.last_query = "GET /api/services"
+        return sorted({span.service for trace in self.traces for span in trace.spans})
+
+    def search(
+        self, *, service: str, start: datetime, end: datetime, limit: int, min_duration_ms: int | None = None
+    ) -> list[Trace]:
+        params = {"service": service, "start": _micros(start), "end": _micros(end), "limit": limit}
+        if min_duration_ms:
+            params["minDuration"] = f"{min_duration_ms}ms"
+        self.last_query = f"GET /api/traces?{urlencode(params)}"
+        low, high, longest = _micros(start), _micros(end), (min_duration_ms or 0) * 1000
+        found = [
+            trace
+            for trace in self.traces
+            if any(
+                span.service == service and low <= span.start_us <= high and span.duration_us >= longest
+                for span in trace.spans
+            )
+        ]
+        # Jaeger answers newest first and stops at the limit.
+        return sorted(found, key=lambda trace: trace.start_us, reverse=True)[:limit]
+
+    def trace_url(self, trace_id: str) -> str:
+        return f"{self.ui_url}/trace/{trace_id}"
+
+    def close(self) -> None:
+        pass  # nothing held open
+
+
+def _pool_traces(start: datetime, end: datetime, slowdown: datetime) -> list[Trace]:
+    """task-service's sampled requests from ``start`` to ``end``; from ``slowdown`` on they wait for connections."""
+    rng = random.Random(2024)  # the same traces, ids included, every time the demo is seeded
+    traces, at = [], start
+    while at <= end:
+        traces.append(_task_request(rng, at, starved=at >= slowdown))
+        at += TRACE_EVERY
+    return traces
+
+
+def _connection_wait_ms(rng: random.Random, starved: bool) -> float:
+    """How long a request waits for a pooled connection; while the pool is starved, many wait seconds or give up."""
+    if not starved:
+        return rng.uniform(0.1, 2)
+    roll = rng.random()
+    if roll < 0.14:
+        return POOL_TIMEOUT_MS
+    if roll < 0.45:
+        return rng.uniform(1200, 9500)
+    return rng.uniform(5, 400)
+
+
+def _task_request(rng: random.Random, at: datetime, *, starved: bool) -> Trace:
+    """GET /api/tasks: the session from Redis, the user's tasks from PostgreSQL, the rest in the handler.
+
+    The PostgreSQL span includes the wait for a pooled connection, as the client's instrumentation measures it.
+    """
+    wait_ms = _connection_wait_ms(rng, starved)
+    timed_out = wait_ms >= POOL_TIMEOUT_MS
+    db_ms = wait_ms + (0 if timed_out else rng.uniform(8, 30))
+    cache_ms, handler_ms = rng.uniform(0.4, 1.6), rng.uniform(25, 70)
+    trace_id = f"{rng.getrandbits(128):032x}"
+    root_id, cache_id, db_id = (f"{rng.getrandbits(64):016x}" for _ in range(3))
+    begin = _micros(at)
+
+    def us(ms: float) -> int:
+        return int(ms * 1000)
+
+    failed = {"error": True, "otel.status_code": "ERROR"} if timed_out else {}
+    root = Span(
+        span_id=root_id,
+        parent_id=None,
+        service="task-service",
+        operation="GET /api/tasks",
+        start_us=begin,
+        duration_us=us(3 + db_ms + handler_ms),
+        tags={
+            "span.kind": "server",
+            "http.method": "GET",
+            "http.route": "/api/tasks",
+            "http.status_code": 500 if timed_out else 200,
+        }
+        | failed,
+    )
+    cache = Span(
+        span_id=cache_id,
+        parent_id=root_id,
+        service="task-service",
+        operation="GET",
+        start_us=begin + us(1),
+        duration_us=us(cache_ms),
+        tags={
+            "span.kind": "client",
+            "db.system": "redis",
+            "db.statement": f"GET session:{rng.randrange(10_000, 99_999)}",
+            "cache.hit": rng.random() > 0.05,
+            "net.peer.name": "redis-master.orion-prod.svc",
+            "net.peer.port": 6379,
+        },
+    )
+    db = Span(
+        span_id=db_id,
+        parent_id=root_id,
+        service="task-service",
+        operation="SELECT tasks",
+        start_us=begin + us(3),
+        duration_us=us(db_ms),
+        tags={
+            "span.kind": "client",
+            "db.system": "postgresql",
+            "db.name": "tasks",
+            "db.user": "task_app",
+            "db.statement": TASKS_QUERY,
+            "net.peer.name": "task-db.orion-prod.svc",
+            "net.peer.port": 5432,
+        }
+        | failed,
+        logs=({"event": "exception", "exception.type": "PoolTimeoutError", "exception.message": POOL_TIMEOUT},)
+        if timed_out
+        else (),
+    )
+    return Trace(trace_id=trace_id, spans=(root, cache, db))
+
+
+def _pool_tracing(detected: datetime, at: datetime) -> list[dict]:
+    """The tracing collector's four checks on the recorded traces, over the run's window and the hour before."""
+    collector = TracingCollector()
+    window = Window(start=detected, now=at)
+    # The baseline the collector's own session takes: the window's length before it, at least its minimum.
+    length = max(window.seconds, float(collector.config.baseline_min_seconds))
+    baseline = Window(start=detected - timedelta(seconds=length), now=detected)
+    source = RecordedTraces(_pool_traces(baseline.start, at, detected - SLOWDOWN), ui_url=JAEGER)
+    session = Session(
+        source=source,
+        service="task-service",
+        min_duration_ms=collector.config.min_duration_ms,
+        window=window,
+        baseline=baseline,
+        limit=collector.config.search_limit,
+        known_services=source.services(),
+    )
+    return _checked(collector, session, window)
+
+
+class RecordedProbes:
+    """The probe session the HTTP collector's checks read: the answers, already received."""
+
+    def __init__(self, results: list[ProbeResult]):
+        self.results = results
+        self.last_query = ""
+
+
+def _answer(probe: Probe, status: int, reason: str, body: str, timings: dict[str, float]) -> ProbeResult:
+    """What one GET of ``probe`` got, in the collector's terms: a 503 fails at the status step."""
+    result = ProbeResult(
+        probe=probe,
+        host="task-service.orion-prod.svc",
+        port=80,
+        addresses=[TASK_SERVICE_IP],
+        address=TASK_SERVICE_IP,
+        timings=timings,
+        status_code=status,
+        reason=reason,
+        body=body,
+    )
+    if status == 503:
+        result.step, result.error_code, result.error = STATUS, "HTTP_503", f"{status} {reason}"
+    return result
+
+
+def _pool_http(detected: datetime, at: datetime) -> list[dict]:
+    """The HTTP collector's checks on two answers of task-service: alive, but its health check fails on the pool."""
+    collector = HttpCollector()
+    target = TargetSpec(
+        kind="http",
+        name="task-service-health",
+        config={"urls": [f"{TASK_SERVICE}/health", f"{TASK_SERVICE}/livez"]},
+    )
+    health, alive = collector.probes_for(target)
+
+    def body(document: dict) -> str:
+        return excerpt(json.dumps(document).encode(), collector.config.body_excerpt_chars)
+
+    unhealthy = body(
+        {
+            "status": "fail",
+            "checks": {"database": {"status": "fail", "output": POOL_TIMEOUT}, "redis": {"status": "pass"}},
+        }
+    )
+    # The health check gives up on the pool after 500 ms, inside the kubelet's 1 s probe timeout.
+    results = [
+        _answer(health, 503, "Service Unavailable", unhealthy, {DNS: 1.4, CONNECT: 0.8, REQUEST: 503.6}),
+        _answer(alive, 200, "OK", body({"status": "pass"}), {DNS: 1.1, CONNECT: 0.7, REQUEST: 2.3}),
+    ]
+    return _checked(collector, RecordedProbes(results), Window(start=detected, now=at))
 
 
 # The CrashLoopBackOff story ------------------------------------------------------------------------
