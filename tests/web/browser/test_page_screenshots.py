@@ -11,6 +11,7 @@ import pytest
 from django.core.management import call_command
 
 from incidents.models import Incident, Report, Source
+from incidents.paging.models import Delivery
 
 WIDTHS = {"1280px": {"width": 1280, "height": 900}, "375px": {"width": 375, "height": 812}}
 
@@ -24,6 +25,10 @@ def demo(transactional_db, settings, tmp_path):
     pool = Incident.objects.get(severity="P0", status="diagnosing")
     crash = Incident.objects.get(source=Source.EVENTS)
     approved = Report.objects.filter(status="approved").order_by("-approved_at").first()
+    # Pages that could not be sent yet, as when no mail server answers: the longest lines of the Paging panel.
+    Delivery.objects.filter(incident=pool).update(
+        status="retrying", last_error="SMTP: ConnectionRefusedError: [Errno 111] Connection refused by mail.example.com"
+    )
     return {"password": password, "pool": pool.pk, "crash": crash.pk, "reviewed": approved.incident_id}
 
 
