@@ -3,6 +3,7 @@ from django.db import models
 from django.db.models import Q
 
 from incidents.models import Incident, Service, TimelineEntry
+from incidents.scoping import ScopedByIncidentManager
 
 
 class TargetKind(models.TextChoices):
@@ -99,6 +100,8 @@ class DiagnosticRun(models.Model):
         TimelineEntry, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
 
+    objects = ScopedByIncidentManager()
+
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [
@@ -183,6 +186,8 @@ class Mitigation(models.Model):
         TimelineEntry, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
 
+    objects = ScopedByIncidentManager()
+
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [
@@ -228,6 +233,8 @@ class IncidentHypotheses(models.Model):
     top_key = models.CharField(max_length=64, blank=True)
     top_title = models.CharField(max_length=300, blank=True)
 
+    objects = ScopedByIncidentManager()
+
     class Meta:
         verbose_name_plural = "incident hypotheses"
 
@@ -251,6 +258,8 @@ class RunbookChecklist(models.Model):
     attached_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+
+    objects = ScopedByIncidentManager()
 
     class Meta:
         ordering = ["attached_at", "id"]

@@ -30,7 +30,7 @@ from diagnostics.sync_paging import (
     StakeholderEntry,
 )
 from diagnostics.targets import SLUG, Errors, Loc, Section, Targets, error_list, refuse, target_name
-from incidents.models import Service
+from incidents.models import Service, Team
 
 
 class SyncError(Exception):
@@ -88,6 +88,25 @@ def _services(value: Any) -> list:
 Owner = Annotated[str, BeforeValidator(_active_user)]
 
 
+def _team(value: Any, info: ValidationInfo) -> str:
+    if not isinstance(value, str) or not SLUG.fullmatch(value):
+        raise refuse("must be the slug of a team")
+    known = (info.context or {}).get("teams")
+    if known is not None and value not in known:
+        raise refuse(f"no team {value!r} in this file or stored")
+    return value
+
+
+class TeamEntry(Section):
+    """A team: ``slug``, an optional ``name`` and its ``members`` (usernames, exactly these)."""
+
+    null_is_absent = True
+
+    slug: Annotated[str, BeforeValidator(_slug)] = Field(None, validate_default=True)
+    name: Annotated[str, BeforeValidator(_text)] | None = None
+    members: Annotated[list[Owner], _list_of("usernames")] = Field(default_factory=list)
+
+
 class ServiceEntry(Section):
     """One service: ``slug`` and ``name``, its ``owners`` (usernames) and its ``targets``.
 
@@ -102,6 +121,8 @@ class ServiceEntry(Section):
     description: Annotated[str, BeforeValidator(_text)] | None = None
     owners: Annotated[list[Owner], _list_of("usernames")] | None = None
     targets: Targets = Field(default_factory=Targets)
+    # The team that owns it (absent leaves the stored one).
+    team: Annotated[str, BeforeValidator(_team)] | None = None
     # Paging (diagnostics.sync_paging): absent leaves what is stored.
     stakeholders: Annotated[list[StakeholderEntry], _list_of("stakeholders")] | None = None
     escalation: EscalationEntry | None = None
@@ -120,6 +141,7 @@ class TargetsFile(Section):
     channels: Annotated[list[ChannelEntry], _list_of("channels")] = Field(default_factory=list)
     schedules: Annotated[list[ScheduleEntry], _list_of("schedules")] = Field(default_factory=list)
     default_escalation: EscalationEntry | None = None
+    teams: Annotated[list[TeamEntry], _list_of("teams")] = Field(default_factory=list)
 
     @classmethod
     def not_a_mapping(cls) -> str:
@@ -147,6 +169,7 @@ class TargetsFile(Section):
         problems += sync_paging.duplicates(data.get("people"), "username", "people")
         problems += sync_paging.duplicates(data.get("channels"), "slug", "channels")
         problems += sync_paging.duplicates(data.get("schedules"), "slug", "schedules")
+        problems += sync_paging.duplicates(data.get("teams"), "slug", "teams")
         return problems
 
 
@@ -162,10 +185,21 @@ def parse(text: str) -> TargetsFile:
     try:
         return TargetsFile.model_validate(
             {} if document is None else document,
-            context={"usernames": usernames, **sync_paging.context(document)},
+            context={"usernames": usernames, "teams": _team_slugs(document), **sync_paging.context(document)},
         )
     except ValidationError as exc:
         raise SyncError([(path or "file", message) for path, message in error_list(exc)]) from None
+
+
+def _team_slugs(document: Any) -> set[str]:
+    """The teams a service may name: the file's own and those stored."""
+    items = document.get("teams") if isinstance(document, dict) else None
+    mine = (
+        {i["slug"] for i in items if isinstance(i, dict) and isinstance(i.get("slug"), str)}
+        if isinstance(items, list)
+        else set()
+    )
+    return mine | set(Team.objects.values_list("slug", flat=True))
 
 
 def apply(file: TargetsFile, *, prune: bool = False, dry_run: bool = False) -> list[str]:
@@ -175,6 +209,7 @@ def apply(file: TargetsFile, *, prune: bool = False, dry_run: bool = False) -> l
         changes.extend(sync_paging.people_apply(file.people))
         changes.extend(sync_paging.channels_apply(file.channels))
         changes.extend(sync_paging.schedules_apply(file.schedules))
+        changes.extend(_apply_teams(file.teams))
         if file.default_escalation is not None:
             changes.extend(sync_paging.policy_apply("default", file.default_escalation, service=None))
         for entry in file.services:
@@ -198,6 +233,22 @@ def apply(file: TargetsFile, *, prune: bool = False, dry_run: bool = False) -> l
     return changes
 
 
+def _apply_teams(teams: list[TeamEntry]) -> list[str]:
+    changes = []
+    for entry in teams:
+        team, created = Team.objects.get_or_create(slug=entry.slug, defaults={"name": entry.name or ""})
+        if created:
+            changes.append(f"created team {entry.slug}")
+        elif entry.name is not None and team.name != entry.name:
+            team.name = entry.name
+            team.save(update_fields=["name"])
+            changes.append(f"updated team {entry.slug}: name")
+        if set(team.members.values_list("username", flat=True)) != set(entry.members):
+            team.members.set(get_user_model().objects.filter(username__in=entry.members))
+            changes.append(f"updated team {entry.slug}: members")
+    return changes
+
+
 def _apply_service(spec: ServiceEntry) -> list[str]:
     changes = []
     service = Service.objects.filter(slug=spec.slug).first()
@@ -215,6 +266,10 @@ def _apply_service(spec: ServiceEntry) -> list[str]:
         if changed:
             service.save(update_fields=[*changed, "updated_at"])
             changes.append(f"updated service {spec.slug}: {', '.join(changed)}")
+    if spec.team is not None and (service.team is None or service.team.slug != spec.team):
+        service.team = Team.objects.get(slug=spec.team)
+        service.save(update_fields=["team", "updated_at"])
+        changes.append(f"updated service {spec.slug}: team {spec.team}")
     if spec.owners is not None:
         current = set(service.owners.values_list("username", flat=True))
         if current != set(spec.owners):

@@ -8,14 +8,23 @@ from incidents.models import (
     IncidentAlert,
     Integration,
     Service,
+    Team,
     TimelineEntry,
 )
 from orion_ops.admin_site import RecordAdmin
 
 
+@admin.register(Team)
+class TeamAdmin(admin.ModelAdmin):
+    list_display = ["slug", "name"]
+    search_fields = ["slug", "name"]
+    filter_horizontal = ["members"]
+
+
 @admin.register(Service)
 class ServiceAdmin(admin.ModelAdmin):
-    list_display = ["slug", "name", "updated_at"]
+    list_display = ["slug", "name", "team", "updated_at"]
+    list_filter = ["team"]
     search_fields = ["slug", "name"]
     filter_horizontal = ["owners"]
     prepopulated_fields = {"slug": ["name"]}

@@ -2,6 +2,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from incidents.scoping import IncidentScopedManager, PayloadScopedManager, ScopedByIncidentManager
+
 
 class Severity(models.TextChoices):
     P0 = "P0", "P0 – Critical"
@@ -36,11 +38,26 @@ class Source(models.TextChoices):
     EVENTS = "events", "Events API"
 
 
+class Team(models.Model):
+    """People who own services. With TEAM_SCOPED=1 they see only their services' incidents."""
+
+    slug = models.SlugField(max_length=100, unique=True)
+    name = models.CharField(max_length=200, blank=True)
+    members = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="orion_teams")
+
+    class Meta:
+        ordering = ["slug"]
+
+    def __str__(self) -> str:
+        return self.slug
+
+
 class Service(models.Model):
     slug = models.SlugField(max_length=100, unique=True)
     name = models.CharField(max_length=200)
     description = models.TextField(blank=True)
     owners = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="owned_services")
+    team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="services")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -104,6 +121,8 @@ class Incident(models.Model):
 
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = IncidentScopedManager()
 
     class Meta:
         ordering = ["-detected_at", "-id"]
@@ -213,7 +232,7 @@ class TimelineEntry(models.Model):
     text = models.TextField(max_length=NOTE_MAX_LENGTH)
     data = models.JSONField(default=dict, blank=True)
 
-    objects = TimelineEntryQuerySet.as_manager()
+    objects = ScopedByIncidentManager.from_queryset(TimelineEntryQuerySet)()
 
     class Meta:
         ordering = ["created_at", "id"]
@@ -348,6 +367,8 @@ class AlertPayload(models.Model):
         default=list, blank=True, help_text="Alerts or alert keys that were refused, with the reasons."
     )
 
+    objects = PayloadScopedManager()
+
     class Meta:
         ordering = ["-received_at", "-id"]
         indexes = [
@@ -373,6 +394,8 @@ class IncidentAlert(models.Model):
     generator_url = models.URLField(max_length=2000, blank=True)
     first_seen_at = models.DateTimeField()
     last_seen_at = models.DateTimeField()
+
+    objects = ScopedByIncidentManager()
 
     class Meta:
         ordering = ["starts_at", "id"]
@@ -429,6 +452,8 @@ class Report(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
 
+    objects = ScopedByIncidentManager()
+
     class Meta:
         ordering = ["-updated_at"]
         indexes = [models.Index(fields=["status", "-updated_at"], name="report_queue")]
@@ -473,6 +498,8 @@ class ActionItem(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     completed_at = models.DateTimeField(null=True, blank=True)
     last_reminded_on = models.DateField(null=True, blank=True)
+
+    objects = ScopedByIncidentManager()
 
     class Meta:
         ordering = ["status", "due_date", "id"]

@@ -8,7 +8,7 @@ from django.db.models.constants import OnConflict
 from django.db.models.sql import InsertQuery
 from django.utils import timezone
 
-from incidents import events, sla
+from incidents import events, scoping, sla
 from incidents.actors import Actor
 from incidents.errors import DomainConflict, DomainInputError
 from incidents.models import Incident, Service, Source, Status, TimelineEntry, TimelineKind
@@ -80,6 +80,8 @@ def incident_create(
     already has an open incident nothing is written and None is returned, with no
     savepoint and no aborted transaction.
     """
+    if actor.user is not None and (problem := scoping.services_check(actor.user, services or [])):
+        raise DomainInputError({"services": [problem]})
     detected_at = detected_at or timezone.now()
     # No savepoint of its own: inside a caller's transaction, a failure here fails the caller's.
     with transaction.atomic(savepoint=False):
@@ -165,6 +167,8 @@ def incident_update(
     ``commander`` uses ``...`` for "not given" because ``None`` means "no commander".
     ``severity_reason`` and ``severity_evidence`` go into the severity change's entry (why it moved).
     """
+    if services is not None and actor.user is not None and (problem := scoping.services_check(actor.user, services)):
+        raise DomainInputError({"services": [problem]})
     with transaction.atomic():
         locked = Incident.objects.select_for_update().get(pk=incident.pk)
         incident_guard_frozen(locked)

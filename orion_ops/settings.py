@@ -78,6 +78,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "incidents.scoping.ScopeMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -278,6 +279,11 @@ SLA_ACK_SECONDS = {
     "P3": env_int("SLA_ACK_SECONDS_P3", 24 * 60 * 60, minimum=1),
 }
 SLA_CHECK_INTERVAL_SECONDS = env_int("SLA_CHECK_INTERVAL_SECONDS", 15, minimum=1)
+
+# Teams: with TEAM_SCOPED=1, people see and act only on their teams' services' incidents
+# (docs/teams.md); incidents of no team's service belong to the TRIAGE_TEAM.
+TEAM_SCOPED = env_bool("TEAM_SCOPED", False)
+TRIAGE_TEAM = env_str("TRIAGE_TEAM", "triage")
 
 # Paging: escalation ticks, the outbox's retries, and where messages go.
 PAGING_ESCALATION_INTERVAL_SECONDS = env_int("PAGING_ESCALATION_INTERVAL_SECONDS", 15, minimum=1)

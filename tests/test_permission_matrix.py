@@ -17,6 +17,7 @@ integration principal presents an integration's token: as the bearer header
 header everywhere else, where it is no user's token.
 """
 
+import dataclasses
 import re
 from dataclasses import dataclass
 
@@ -406,4 +407,78 @@ def test_permission_matrix(route, world):
                 problem = refusal_problem(route, principal, least, response)
             if problem:
                 problems.append(f"{method} as {principal} (least: {least}): {problem}")
+    assert not problems, f"{route}:\n  " + "\n  ".join(problems)
+
+
+# -- the same matrix with two teams (TEAM_SCOPED=1) ------------------------------------------------
+
+# Routes whose object is the world's incident, or hangs off it (its action item, the payload of its alert).
+NOT_THE_INCIDENT = (
+    "/api/v1/services/", "/runbooks/", "/api/v1/schedules/", "/api/v1/escalation-policies/",
+    "/api/v1/deliveries/", "/deliveries/",
+)  # fmt: skip
+
+
+def touches_the_incident(route: Route) -> bool:
+    return bool(re.search(r"<(pk|incident_id|item_pk)>", route.key)) and not route.key.startswith(NOT_THE_INCIDENT)
+
+
+TEAM_PRINCIPALS = ("viewer", "engineer", "manager", "alpha-manager")
+
+
+@pytest.fixture
+def team_world(world, settings):
+    """The world's incident belongs to team alpha; the viewer, engineer and manager are in team beta."""
+    from incidents.models import Service, Team
+
+    settings.TEAM_SCOPED = True
+    alpha, beta = Team.objects.create(slug="alpha"), Team.objects.create(slug="beta")
+    triage = Team.objects.create(slug=settings.TRIAGE_TEAM)
+    Service.objects.filter(slug=world.service_slug).update(team=alpha)
+    insider = UserFactory(username="matrix-alpha-manager", role="manager")
+    alpha.members.add(insider)
+    triage.members.add(insider)  # the stored payload reached no incident: it is triage's
+    beta.members.add(world.users["viewer"], world.users["engineer"], world.users["manager"])
+    world.users["alpha-manager"] = insider
+    world.tokens["alpha-manager"] = api_token_create(user=insider, name="matrix")[1]
+    return world
+
+
+@pytest.mark.parametrize("route", [r for r in ROUTES if touches_the_incident(r)], ids=str)
+def test_team_matrix_another_teams_incident_is_not_found(route, team_world):
+    """Outside their teams people are answered as for an incident that does not exist (a 404, or the 400 a
+    malformed request gets either way): its existence does not leak. Inside, the roles decide as above."""
+    rule = RULES[route.key]
+    nowhere = dataclasses.replace(team_world, incident_id=999_999, action_item_id=999_999, payload_id=999_999)
+    problems = []
+    for method in allowed_methods(route, team_world):
+        if method == "OPTIONS":
+            continue  # DRF's metadata describes the endpoint, not the object
+        least = rule if isinstance(rule, str) else rule[method]
+        for principal in TEAM_PRINCIPALS:
+            response = send(
+                caller(team_world, principal, route),
+                method,
+                team_world.url(route),
+                body_for(team_world, principal, route, method),
+                route.drf,
+            )
+            status = response.status_code
+            rank = 3 if principal == "alpha-manager" else USER_RANK[principal]
+            if status >= 500:
+                problems.append(f"{method} as {principal}: {status}")
+            elif principal == "alpha-manager":
+                problem = admission_problem(least, response) or (status == 404 and "not found")
+                if problem:
+                    problems.append(f"{method} as {principal}: {problem}")
+            else:
+                absent = send(
+                    caller(nowhere, principal, route), method, nowhere.url(route),
+                    body_for(nowhere, principal, route, method), route.drf,
+                ).status_code  # fmt: skip
+                allowed = {403} if rank < RANK[least] else {404, 400}
+                if status != absent or status not in allowed | {404}:
+                    problems.append(
+                        f"{method} as {principal} of team beta: got {status}, and {absent} for no incident at all"
+                    )
     assert not problems, f"{route}:\n  " + "\n  ".join(problems)

@@ -10,6 +10,7 @@ from django.db import models
 from django.db.models import Q
 
 from incidents.models import Incident, Service
+from incidents.scoping import ScopedByIncidentManager
 
 
 class ContactKind(models.TextChoices):
@@ -187,6 +188,8 @@ class IncidentEscalation(models.Model):
     last_fired_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    objects = ScopedByIncidentManager()
+
     class Meta:
         indexes = [models.Index(fields=["next_fire_at"], name="escalation_due", condition=Q(state="active"))]
 
@@ -246,6 +249,8 @@ class Delivery(models.Model):
     delivered_at = models.DateTimeField(null=True, blank=True)
     last_error = models.CharField(max_length=500, blank=True)
     created_at = models.DateTimeField()
+
+    objects = ScopedByIncidentManager()
 
     class Meta:
         ordering = ["-created_at", "-id"]

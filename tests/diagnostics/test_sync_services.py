@@ -217,18 +217,18 @@ def test_target_secret_env_allows_more_names_but_never_a_setting(tmp_path, setti
 def test_unknown_top_level_keys_are_refused_naming_the_known_ones(tmp_path):
     text = TARGETS.replace("    owners: [erin]\n", "") + "pagers:\n  - {username: alice}\n"
     assert sync_errors(tmp_path, text) == [
-        "pagers: unknown key (the file's keys are: services, people, channels, schedules, default_escalation)"
+        "pagers: unknown key (the file's keys are: services, people, channels, schedules, default_escalation, teams)"
     ]
     assert not Service.objects.exists()
 
 
 def test_errors_of_every_level_are_listed_together(tmp_path):
     text = """
-    teams: [{slug: payments}]
+    teams: [{slug: payments, members: [nobody-here]}]
     services:
       - slug: task-service
         name: Task service
-        team: payments
+        team: billing
         targets:
           postgres:
           kubernetes: {in_cluster: true, kubeconfig: /etc/orion/kubeconfig, namespace: ~, selector: app=x}
@@ -237,8 +237,8 @@ def test_errors_of_every_level_are_listed_together(tmp_path):
     """
     assert sorted(sync_errors(tmp_path, text)) == sorted(
         [
-            "teams: unknown key (the file's keys are: services, people, channels, schedules, default_escalation)",
-            "services[0].team: unknown key",
+            "teams[0].members[0]: no active user named 'nobody-here'",
+            "services[0].team: no team 'billing' in this file or stored",
             "services[0].targets.postgres: must be a mapping of keys to values",
             "services[0].targets.kubernetes: give either kubeconfig or in_cluster: true, not both",
             "services[0].targets.kubernetes.namespace: required",

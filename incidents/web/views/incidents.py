@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from incidents import lifecycle, panels, roles, selectors
+from incidents import lifecycle, panels, roles, scoping, selectors
 from incidents.actors import Actor
 from incidents.errors import DomainConflict, DomainInputError
 from incidents.models import Incident, Resolution, Status, TimelineEntry, TimelineKind
@@ -64,15 +64,20 @@ def incident_list(request):
 @role_required(roles.ENGINEER)
 def incident_new(request):
     form = IncidentCreateForm(request.POST or None)
+    form.fields["services"].queryset = scoping.services_for(request.user, form.fields["services"].queryset)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        incident = incident_create(
-            title=data["title"],
-            severity=data["severity"],
-            description=data["description"],
-            services=list(data["services"]),
-            actor=Actor.for_user(request.user),
-        )
+        try:
+            incident = incident_create(
+                title=data["title"],
+                severity=data["severity"],
+                description=data["description"],
+                services=list(data["services"]),
+                actor=Actor.for_user(request.user),
+            )
+        except DomainInputError as error:  # e.g. a service outside the person's teams
+            _add_domain_errors(form, error)
+            return render(request, "incidents/new.html", {"form": form}, status=400)
         messages.success(
             request,
             f"{incident.reference} filed as {incident.severity}. "
