@@ -86,6 +86,8 @@ MIDDLEWARE = [
 
 ROOT_URLCONF = "orion_ops.urls"
 WSGI_APPLICATION = "orion_ops.wsgi.application"
+# WSGI wrappers answering a few hot requests before Django's request cycle (orion_ops/wsgi.py).
+WSGI_WRAPPERS = ["incidents.web.live.stamp_fast_path"]
 
 TEMPLATES = [
     {
