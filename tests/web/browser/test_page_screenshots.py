@@ -61,6 +61,8 @@ def test_every_page_fits_and_is_kept_as_a_screenshot(name, demo, browser, live_s
         ("runbooks", "/runbooks/"),
         ("runbook", "/runbooks/db-connection-pool-exhausted/"),
         ("intake", "/intake/"),
+        ("deliveries", "/deliveries/"),
+        ("profile", "/profile/"),
         ("not-found", "/no/such/page/"),
     ]
     context = browser.new_context(viewport=viewport)
