@@ -24,6 +24,7 @@ from django.db import models
 from django.db.models import Exists, OuterRef, Q
 
 _request = contextvars.ContextVar("orion_scope_request", default=None)
+_known = contextvars.ContextVar("orion_scope_known", default=None)  # user id → Scope, for one request
 _lifted = contextvars.ContextVar("orion_scope_lifted", default=False)
 
 
@@ -34,13 +35,14 @@ class Scope:
     triage: bool  # a member of the triage team: sees unrouted incidents
 
 
-def activate(request) -> contextvars.Token:
+def activate(request) -> tuple[contextvars.Token, contextvars.Token]:
     """Scope this request's queries to the person asking (resolved when the first query needs it)."""
-    return _request.set(request)
+    return _request.set(request), _known.set({})
 
 
-def deactivate(token: contextvars.Token) -> None:
-    _request.reset(token)
+def deactivate(tokens: tuple[contextvars.Token, contextvars.Token]) -> None:
+    _request.reset(tokens[0])
+    _known.reset(tokens[1])
 
 
 @contextmanager
@@ -68,12 +70,15 @@ def current() -> Scope | None:
     request = _request.get()
     if request is None or _lifted.get() or not settings.TEAM_SCOPED:
         return None
+    # Read at each query: DRF's token authentication sets the user after the middleware ran.
     user = getattr(request, "user", None)
-    cached = getattr(request, "_orion_scope", None)
-    if cached is not None and cached[0] == getattr(user, "pk", None):
-        return cached[1]
+    known = _known.get()
+    key = getattr(user, "pk", None)
+    if known is not None and key in known:
+        return known[key]
     scope = scope_of(user)
-    request._orion_scope = (getattr(user, "pk", None), scope)
+    if known is not None:
+        known[key] = scope
     return scope
 
 
@@ -170,8 +175,8 @@ class ScopeMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        token = activate(request)
+        tokens = activate(request)
         try:
             return self.get_response(request)
         finally:
-            deactivate(token)
+            deactivate(tokens)
