@@ -461,35 +461,30 @@ class HttpCollector(Collector):
             data=data,
         )
         where = f"{probe.name} ({probe.url})" if probe.name != result.host else probe.url
-        if result.step == DNS:
-            summary = f"DNS failed for {result.host}: {result.error_code} after {data['dns_ms']:.0f} ms"
-            return self._bad(CRIT, summary, probe, evidence, "dependency-unreachable", MEANINGS[result.error_code])
-        if result.step == CONNECT:
-            summary = (
+        # A step that failed before an answer: the dependency cannot be reached. An errno the table does not
+        # know (EADDRNOTAVAIL, …) still makes a finding, with the error text as its only explanation.
+        unreachable = {
+            DNS: lambda: f"DNS failed for {result.host}: {result.error_code} after {data['dns_ms']:.0f} ms",
+            CONNECT: lambda: (
                 f"TCP connect to {result.host}:{result.port} failed: {result.error_code} after "
                 f"{data['connect_ms']:.0f} ms ({', '.join(result.addresses)})"
-            )
-            return self._bad(CRIT, summary, probe, evidence, "dependency-unreachable", MEANINGS[result.error_code])
-        if result.step == TLS:
-            summary = f"TLS handshake with {result.host}:{result.port} failed: {result.error_code} ({result.error})"
-            return self._bad(
-                CRIT, summary, probe, evidence, "dependency-unreachable", MEANINGS.get(result.error_code or "", "")
-            )
-        if result.step == REQUEST:
-            summary = (
+            ),
+            TLS: lambda: f"TLS handshake with {result.host}:{result.port} failed: {result.error_code} ({result.error})",
+            REQUEST: lambda: (
                 f"{where}: connected in {data['connect_ms']:.0f} ms but the request failed: {result.error_code} "
                 f"({result.error})"
-            )
-            return self._bad(
-                CRIT, summary, probe, evidence, "dependency-unreachable", MEANINGS.get(result.error_code or "", "")
-            )
+            ),
+        }
+        if result.step in unreachable:
+            summary = unreachable[result.step]()
+            return self._bad(CRIT, summary, probe, evidence, "dependency-unreachable", data["meaning"])
         if result.step == STATUS:
             status = result.status_code
             summary = (
                 f"{where} answered {status} {result.reason} in {result.total_ms:.0f} ms "
                 f"(expected {probe.expect_status})"
             )
-            meaning = MEANINGS[result.error_code]
+            meaning = data["meaning"]
             if status == 503:
                 failing = data["unhealthy_components"]
                 if failing:

@@ -209,3 +209,16 @@ def test_every_runbook_the_probe_and_tracing_findings_name_exists():
         assert runbook is not None, slug
     assert {"http.probe", "http.certificate"} <= set(runbook_get("dependency-unreachable").applies_to)
     assert "tracing.slow_trace_breakdown" in runbook_get("slow-traces").applies_to
+
+
+def test_an_errno_without_a_known_meaning_still_makes_a_finding():
+    from diagnostics.collectors.http import CONNECT, Probe, ProbeResult
+
+    result = ProbeResult(
+        probe=Probe(url="http://10.0.0.9:8080/health", name="10.0.0.9", expect_status=200, timeout=5.0),
+        host="10.0.0.9", port=8080, step=CONNECT, error_code="EADDRNOTAVAIL",
+        error="Cannot assign requested address", addresses=["10.0.0.9"], timings={"dns": 0.1, "connect": 0.4},
+    )  # fmt: skip
+    finding = HttpCollector(config=HttpConfig()).probe_finding(result).to_dict()
+    assert finding["status"] == "crit" and finding["runbook"] == "dependency-unreachable"
+    assert finding["summary"].startswith("TCP connect to 10.0.0.9:8080 failed: EADDRNOTAVAIL after 0 ms")
