@@ -87,78 +87,8 @@ def _redis_client(url: str) -> redis.Redis:
     return redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
 
 
-class RedisOrMemoryStorage(pybreaker.CircuitBreakerStorage):
-    """Circuit state in Redis, or in this process's memory while Redis is unreachable.
-
-    Every read and write goes to Redis first; on a ``redis.RedisError`` it goes to a
-    per-process memory storage instead, so a Redis outage degrades the circuit to
-    per-worker bookkeeping rather than failing the diagnostic run that consults it.
-    """
-
-    _memory: dict[str, pybreaker.CircuitMemoryStorage] = {}
-
-    def __init__(self, client: redis.Redis, namespace: str):
-        super().__init__("redis-or-memory")
-        self._namespace = namespace
-        self._fallback = self._memory.setdefault(namespace, pybreaker.CircuitMemoryStorage(pybreaker.STATE_CLOSED))
-        try:
-            self._redis = pybreaker.CircuitRedisStorage(pybreaker.STATE_CLOSED, client, namespace=namespace)
-        except redis.RedisError as exc:
-            self._redis = None
-            self._warn(exc)
-
-    def _warn(self, exc: Exception) -> None:
-        log.warning("circuit %s kept in memory: Redis unreachable (%s)", self._namespace, exc)
-
-    def _call(self, name: str, *args):
-        if self._redis is not None:
-            try:
-                attribute = getattr(type(self._redis), name)
-                if isinstance(attribute, property):
-                    return attribute.fset(self._redis, *args) if args else attribute.fget(self._redis)
-                return attribute(self._redis, *args)
-            except redis.RedisError as exc:
-                self._warn(exc)
-        attribute = getattr(type(self._fallback), name)
-        if isinstance(attribute, property):
-            return attribute.fset(self._fallback, *args) if args else attribute.fget(self._fallback)
-        return attribute(self._fallback, *args)
-
-    @property
-    def state(self) -> str:
-        return self._call("state")
-
-    @state.setter
-    def state(self, state: str) -> None:
-        self._call("state", state)
-
-    def increment_counter(self) -> None:
-        self._call("increment_counter")
-
-    def reset_counter(self) -> None:
-        self._call("reset_counter")
-
-    def increment_success_counter(self) -> None:
-        self._call("increment_success_counter")
-
-    def reset_success_counter(self) -> None:
-        self._call("reset_success_counter")
-
-    @property
-    def counter(self) -> int:
-        return self._call("counter")
-
-    @property
-    def success_counter(self) -> int:
-        return self._call("success_counter")
-
-    @property
-    def opened_at(self) -> datetime | None:
-        return self._call("opened_at")
-
-    @opened_at.setter
-    def opened_at(self, now: datetime) -> None:
-        self._call("opened_at", now)
+# Per-process circuits, used while Redis cannot be reached (one per namespace, kept across calls).
+_MEMORY: dict[str, pybreaker.CircuitMemoryStorage] = {}
 
 
 def _storage(target_id: int) -> pybreaker.CircuitBreakerStorage:
@@ -166,7 +96,13 @@ def _storage(target_id: int) -> pybreaker.CircuitBreakerStorage:
     namespace = f"{settings.REDIS_KEY_PREFIX}:{NAMESPACE}:target-{target_id}"
     url = getattr(settings, "REDIS_URL", "")
     if url:
-        return RedisOrMemoryStorage(_redis_client(url), namespace)
+        try:
+            # pybreaker's Redis storage answers "closed" on its own when a later read fails; only setting
+            # up the keys raises, and then this worker keeps the circuit in its memory.
+            return pybreaker.CircuitRedisStorage(pybreaker.STATE_CLOSED, _redis_client(url), namespace=namespace)
+        except redis.RedisError as exc:
+            log.warning("circuit %s kept in memory: Redis unreachable (%s)", namespace, exc)
+            return _MEMORY.setdefault(namespace, pybreaker.CircuitMemoryStorage(pybreaker.STATE_CLOSED))
     return DjangoCacheStorage(namespace)
 
 

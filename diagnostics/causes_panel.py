@@ -8,29 +8,23 @@ page's live channel sends it again when the worker recomputes.
 
 from django.db.models import Count, Max
 
-from diagnostics.hypotheses import ANNOUNCE, confidence_words, hypotheses_get
+from diagnostics.analysis.facts import Facts, FindingRef
+from diagnostics.analysis.severity import severity_suggestion
+from diagnostics.hypotheses import ANNOUNCE, confidence_words, hypotheses_get, incident_findings
 from diagnostics.models import DiagnosticRun, IncidentHypotheses
 from diagnostics.runbooks import runbook_get, runbook_url
-from diagnostics.severity import severity_suggestion_for
 from incidents import panels, roles
 from incidents.models import Incident, Status
 
 SHOWN = 3
 
 
-def _finding_summaries(run_ids: set[int]) -> dict[tuple[int, str, str], str]:
+def hypothesis_views(hypotheses: list[dict], findings: list[FindingRef], *, shown: int = SHOWN) -> list[dict]:
+    """The top hypotheses as the panel shows them, each evidence link with its finding's summary."""
     summaries = {}
-    for run in DiagnosticRun.objects.filter(pk__in=run_ids).only("pk", "findings"):
-        for finding in run.findings or []:
-            if isinstance(finding, dict):
-                key = (run.pk, finding.get("check", ""), finding.get("subject", ""))
-                summaries.setdefault(key, str(finding.get("summary") or ""))
-    return summaries
-
-
-def hypothesis_views(hypotheses: list[dict], *, shown: int = SHOWN) -> list[dict]:
+    for f in findings:
+        summaries.setdefault((f.run, f.check, f.subject), f.summary)
     top = hypotheses[:shown]
-    summaries = _finding_summaries({link["run"] for h in top for link in h.get("evidence", [])})
     views = []
     for h in top:
         runbook = runbook_get(h["runbook"]) if h.get("runbook") else None
@@ -59,7 +53,9 @@ def hypothesis_views(hypotheses: list[dict], *, shown: int = SHOWN) -> list[dict
 def panel_context(request, incident: Incident) -> dict:
     stored = hypotheses_get(incident)
     has_runs = DiagnosticRun.objects.filter(incident=incident).exists()
-    suggestion = severity_suggestion_for(incident) if has_runs else None
+    # One read of the findings serves the severity suggestion and the evidence summaries.
+    findings = incident_findings(incident.pk) if has_runs else []
+    suggestion = severity_suggestion(Facts(findings), incident.severity) if has_runs else None
     user = getattr(request, "user", None)
     return {
         "severity_suggestion": {
@@ -69,7 +65,7 @@ def panel_context(request, incident: Incident) -> dict:
         },
         "causes": {
             "computed_at": stored["computed_at"],
-            "hypotheses": hypothesis_views(stored["hypotheses"]),
+            "hypotheses": hypothesis_views(stored["hypotheses"], findings),
             "more": max(len(stored["hypotheses"]) - SHOWN, 0),
             "has_runs": has_runs,
             "api_url": f"/api/v1/incidents/{incident.pk}/hypotheses/",

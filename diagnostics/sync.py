@@ -29,7 +29,7 @@ from diagnostics.sync_paging import (
     ScheduleEntry,
     StakeholderEntry,
 )
-from diagnostics.targets import SLUG, Errors, Loc, Section, Targets, error_list, refuse, target_name
+from diagnostics.targets import SLUG, Errors, Loc, Section, Slug, Targets, error_list, refuse, target_name
 from incidents.models import Service, Team
 
 
@@ -40,12 +40,6 @@ class SyncError(Exception):
 
 
 # Schema -------------------------------------------------------------------------------------------
-
-
-def _slug(value: Any) -> str:
-    if not isinstance(value, str) or not SLUG.fullmatch(value):
-        raise refuse("required: lower-case letters, digits and dashes")
-    return value
 
 
 def _service_name(value: Any) -> str:
@@ -88,21 +82,12 @@ def _services(value: Any) -> list:
 Owner = Annotated[str, BeforeValidator(_active_user)]
 
 
-def _team(value: Any, info: ValidationInfo) -> str:
-    if not isinstance(value, str) or not SLUG.fullmatch(value):
-        raise refuse("must be the slug of a team")
-    known = (info.context or {}).get("teams")
-    if known is not None and value not in known:
-        raise refuse(f"no team {value!r} in this file or stored")
-    return value
-
-
 class TeamEntry(Section):
     """A team: ``slug``, an optional ``name`` and its ``members`` (usernames, exactly these)."""
 
     null_is_absent = True
 
-    slug: Annotated[str, BeforeValidator(_slug)] = Field(None, validate_default=True)
+    slug: Slug = Field(None, validate_default=True)
     name: Annotated[str, BeforeValidator(_text)] | None = None
     members: Annotated[list[Owner], _list_of("usernames")] = Field(default_factory=list)
 
@@ -116,13 +101,13 @@ class ServiceEntry(Section):
 
     null_is_absent = True
 
-    slug: Annotated[str, BeforeValidator(_slug)] = Field(None, validate_default=True)
+    slug: Slug = Field(None, validate_default=True)
     name: Annotated[str, BeforeValidator(_service_name)]
     description: Annotated[str, BeforeValidator(_text)] | None = None
     owners: Annotated[list[Owner], _list_of("usernames")] | None = None
     targets: Targets = Field(default_factory=Targets)
     # The team that owns it (absent leaves the stored one).
-    team: Annotated[str, BeforeValidator(_team)] | None = None
+    team: Annotated[str, sync_paging._reference("team")] | None = None
     # Paging (diagnostics.sync_paging): absent leaves what is stored.
     stakeholders: Annotated[list[StakeholderEntry], _list_of("stakeholders")] | None = None
     escalation: EscalationEntry | None = None
@@ -185,21 +170,10 @@ def parse(text: str) -> TargetsFile:
     try:
         return TargetsFile.model_validate(
             {} if document is None else document,
-            context={"usernames": usernames, "teams": _team_slugs(document), **sync_paging.context(document)},
+            context={"usernames": usernames, **sync_paging.context(document)},
         )
     except ValidationError as exc:
         raise SyncError([(path or "file", message) for path, message in error_list(exc)]) from None
-
-
-def _team_slugs(document: Any) -> set[str]:
-    """The teams a service may name: the file's own and those stored."""
-    items = document.get("teams") if isinstance(document, dict) else None
-    mine = (
-        {i["slug"] for i in items if isinstance(i, dict) and isinstance(i.get("slug"), str)}
-        if isinstance(items, list)
-        else set()
-    )
-    return mine | set(Team.objects.values_list("slug", flat=True))
 
 
 def apply(file: TargetsFile, *, prune: bool = False, dry_run: bool = False) -> list[str]:

@@ -15,8 +15,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from django.contrib.auth import get_user_model
 from pydantic import BeforeValidator, Field, ValidationInfo
 
-from diagnostics.targets import ENV_NAME, SLUG, Loc, Section, refuse
-from incidents.models import Service
+from diagnostics.targets import SLUG, EnvName, Loc, Section, Slug, refuse
+from incidents.models import Service, Team
 from incidents.paging.models import (
     Channel,
     ContactMethod,
@@ -27,18 +27,11 @@ from incidents.paging.models import (
     ScheduleOverride,
     Stakeholder,
 )
-from orion_ops.secret_env import secret_env_refusal
 
 CONTACT_KINDS = ("email", "webhook", "slack", "ntfy")
 SHIFT = re.compile(r"([1-9][0-9]*)([hdw])")
 SHIFT_UNITS = {"h": 3600, "d": 86400, "w": 7 * 86400}
 EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
-
-
-def _slug(value: Any) -> str:
-    if not isinstance(value, str) or not SLUG.fullmatch(value):
-        raise refuse("required: lower-case letters, digits and dashes")
-    return value
 
 
 def _user(value: Any, info: ValidationInfo) -> str:
@@ -82,14 +75,6 @@ def _url(value: Any) -> str:
 def _email(value: Any) -> str:
     if not isinstance(value, str) or not EMAIL.fullmatch(value) or len(value) > 254:
         raise refuse("must be an email address")
-    return value
-
-
-def _env(value: Any) -> str:
-    if not isinstance(value, str) or not ENV_NAME.fullmatch(value):
-        raise refuse("must be the NAME of an environment variable (letters, digits, _), not its value")
-    if refusal := secret_env_refusal(value):
-        raise refuse(refusal)
     return value
 
 
@@ -168,9 +153,9 @@ class PersonEntry(Section):
 
 class ChannelEntry(Section):
     null_is_absent = True
-    slug: Annotated[str, BeforeValidator(_slug)] = Field(None, validate_default=True)
+    slug: Slug = Field(None, validate_default=True)
     kind: str | None = None
-    url_env: Annotated[str, BeforeValidator(_env)] | None = None
+    url_env: EnvName | None = None
     address: Annotated[str, BeforeValidator(_email)] | None = None
 
     @classmethod
@@ -214,7 +199,7 @@ def _span(entry: Any) -> tuple[datetime, datetime] | None:
 
 class ScheduleEntry(Section):
     null_is_absent = True
-    slug: Annotated[str, BeforeValidator(_slug)] = Field(None, validate_default=True)
+    slug: Slug = Field(None, validate_default=True)
     name: str | None = None
     time_zone: Annotated[str, BeforeValidator(_time_zone)] = Field(None, validate_default=True)
     rotations: Annotated[list[RotationEntry], _list("rotations", non_empty=True)] = Field(None, validate_default=True)
@@ -290,7 +275,7 @@ def duplicates(items: Any, key: str, section: str) -> list[tuple[Loc, str]]:
 
 
 def context(document: Any) -> dict:
-    """What references may name: the file's own schedules and channels, and those already stored."""
+    """What references may name: the file's own schedules, channels and teams, and those already stored."""
     document = document if isinstance(document, dict) else {}
 
     def slugs(key: str) -> set[str]:
@@ -304,6 +289,7 @@ def context(document: Any) -> dict:
     return {
         "schedules": slugs("schedules") | set(Schedule.objects.values_list("slug", flat=True)),
         "channels": slugs("channels") | set(Channel.objects.values_list("slug", flat=True)),
+        "teams": slugs("teams") | set(Team.objects.values_list("slug", flat=True)),
     }
 
 

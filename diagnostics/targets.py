@@ -168,8 +168,17 @@ FilePath = Annotated[str, _non_empty("path")]
 LabelSelector = Annotated[str, _non_empty("label selector")]
 Flag = Annotated[bool, BeforeValidator(_boolean)]
 PositiveInt = Annotated[int, BeforeValidator(_positive_integer)]
+
+
 # Names a variable that holds a secret: checked against the allow-list here, and again when read.
+def _slug(value: Any) -> str:
+    if not isinstance(value, str) or not SLUG.fullmatch(value):
+        raise refuse("required: lower-case letters, digits and dashes")
+    return value
+
+
 EnvName = Annotated[str, BeforeValidator(_environment_variable)]
+Slug = Annotated[str, BeforeValidator(_slug)]
 HttpUrl = Annotated[str, BeforeValidator(_http_url)]
 Entry = Annotated[str, BeforeValidator(_text_entry)]
 Labels = Annotated[dict[Entry, Entry], _mapping("mapping of label names to values")]

@@ -56,13 +56,19 @@ def unscoped():
 
 
 def scope_of(user) -> Scope | None:
-    """The user's scope, or None when they see everything."""
+    """The user's scope, or None when they see everything (read once per request and person)."""
     if not settings.TEAM_SCOPED or user is None or not user.is_authenticated or user.is_superuser:
         return None
+    known = _known.get()
+    if known is not None and user.pk in known:
+        return known[user.pk]
     from incidents.models import Team
 
     teams = dict(Team.objects.filter(members=user).values_list("pk", "slug"))
-    return Scope(user_id=user.pk, team_ids=frozenset(teams), triage=settings.TRIAGE_TEAM in teams.values())
+    scope = Scope(user_id=user.pk, team_ids=frozenset(teams), triage=settings.TRIAGE_TEAM in teams.values())
+    if known is not None:
+        known[user.pk] = scope
+    return scope
 
 
 def current() -> Scope | None:
@@ -71,15 +77,7 @@ def current() -> Scope | None:
     if request is None or _lifted.get() or not settings.TEAM_SCOPED:
         return None
     # Read at each query: DRF's token authentication sets the user after the middleware ran.
-    user = getattr(request, "user", None)
-    known = _known.get()
-    key = getattr(user, "pk", None)
-    if known is not None and key in known:
-        return known[key]
-    scope = scope_of(user)
-    if known is not None:
-        known[key] = scope
-    return scope
+    return scope_of(getattr(request, "user", None))
 
 
 def incident_condition(scope: Scope, outer: str = "pk") -> Q:
@@ -91,12 +89,6 @@ def incident_condition(scope: Scope, outer: str = "pk") -> Q:
     if scope.triage:
         condition |= ~Q(Exists(links.filter(service__team__isnull=False)))
     return condition
-
-
-def visible_incidents(queryset, user):
-    """``queryset`` of incidents narrowed to what ``user`` may see (for code outside a request)."""
-    scope = scope_of(user)
-    return queryset if scope is None else queryset.filter(incident_condition(scope))
 
 
 class IncidentScopedManager(models.Manager):

@@ -87,6 +87,7 @@ class DeliveryAdmin(RecordAdmin):
     """The outbox. Contacts are shown because the admin is for administrators; channel URLs are never stored."""
 
     list_display = ["created_at", "event", "recipient", "status", "attempts", "incident"]
+    list_select_related = ["incident"]
     list_filter = ["status", "event", "purpose"]
     search_fields = ["recipient"]
     inlines = [AttemptInline]

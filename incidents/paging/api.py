@@ -30,7 +30,6 @@ from incidents.paging.serializers import (
     ScheduleSerializer,
     StatusUpdateSerializer,
 )
-from incidents.timeline import note_clean
 
 
 def _at(request) -> datetime:
@@ -193,6 +192,6 @@ class StatusUpdateView(APIView):
         form = StatusUpdateSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         entry, recipients = status_update_post(
-            incident=incident, actor=Actor.for_request(request), text=note_clean(form.validated_data["text"])
+            incident=incident, actor=Actor.for_request(request), text=form.validated_data["text"]
         )
         return Response({"id": entry.pk, "text": entry.text, "recipients": recipients}, status=status.HTTP_201_CREATED)

@@ -56,7 +56,11 @@ def on_incident_event(incident: Incident, kind: str, data: dict) -> None:
 
 
 def stakeholders_of(incident: Incident) -> tuple[list, list]:
-    rows = Stakeholder.objects.filter(service__in=incident.services.all()).select_related("user", "channel")
+    rows = (
+        Stakeholder.objects.filter(service__in=incident.services.all())
+        .select_related("user", "channel")
+        .prefetch_related("user__contact_methods")  # the outbox reads each person's contact methods
+    )
     users, channels, seen = [], [], set()
     for row in rows.order_by("id"):
         if row.user_id and row.user.is_active and ("u", row.user_id) not in seen:
@@ -70,15 +74,16 @@ def stakeholders_of(incident: Incident) -> tuple[list, list]:
 
 def stakeholders_notify(incident: Incident, *, event: str, text: str, now: datetime) -> list[str]:
     """One outbox row per stakeholder for this event. Returns the recipients."""
+    title = f"{incident.reference} {event.replace('_', ' ')}: {incident.title}"
+    return _updates_write(incident, event=event, title=title, text=f"{incident.reference} {text}.", now=now)
+
+
+def _updates_write(incident: Incident, *, event: str, title: str, text: str, now: datetime) -> list[str]:
+    """The outbox rows of one update to every stakeholder of the incident's services. Returns the recipients."""
     users, channels = stakeholders_of(incident)
     if not users and not channels:
         return []
-    message = outbox.incident_message(
-        incident,
-        title=f"{incident.reference} {event.replace('_', ' ')}: {incident.title}",
-        text=f"{incident.reference} {text}.",
-        at=now,
-    )
+    message = outbox.incident_message(incident, title=title, text=text, at=now)
     occurrence = uuid.uuid4().hex[:12]
     recipients = []
     for user in users:
@@ -107,35 +112,10 @@ def status_update_post(*, incident: Incident, actor: Actor, text: str):
     incident_guard_frozen(incident)
     now = timezone.now()
     with transaction.atomic():
-        message_incident = Incident.objects.get(pk=incident.pk)
-        users, channels = stakeholders_of(message_incident)
-        message = outbox.incident_message(
-            message_incident,
-            title=f"{message_incident.reference} status update: {message_incident.title}",
-            text=text,
-            at=now,
-        )
-        occurrence = uuid.uuid4().hex[:12]
-        recipients = []
-        for user in users:
-            key = f"update:{incident.pk}:status_update:{occurrence}:user:{user.get_username()}"
-            if outbox.delivery_create(
-                key=key, incident=message_incident, event="status_update", purpose="update", message=message, user=user
-            ):
-                recipients.append(user.get_username())
-        for channel in channels:
-            key = f"update:{incident.pk}:status_update:{occurrence}:channel:{channel.slug}"
-            outbox.delivery_create(
-                key=key,
-                incident=message_incident,
-                event="status_update",
-                purpose="update",
-                message=message,
-                channel=channel,
-            )
-            recipients.append(f"#{channel.slug}")
+        title = f"{incident.reference} status update: {incident.title}"
+        recipients = _updates_write(incident, event="status_update", title=title, text=text, now=now)
         entry = timeline_entry_add(
-            incident=message_incident,
+            incident=incident,
             kind=TimelineKind.STATUS_UPDATE,
             actor=actor,
             text=text,
