@@ -60,7 +60,6 @@ HTTP_LATENCY = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 TRANSITIONS = Counter("orion_incident_transitions_total", "Incident status moves, by target state.", ["to"])
-SLA_BREACHES = Counter("orion_sla_breaches_total", "Acknowledgement SLA breaches marked.", ["severity"])
 INTAKE_OUTCOMES = Counter(
     "orion_intake_alert_keys_total",
     "Alert keys processed by intake, by integration kind and outcome (opened, attached, repeat, resolved, dropped…).",
@@ -231,7 +230,6 @@ def render() -> bytes:
             HTTP_REQUESTS,
             HTTP_LATENCY,
             TRANSITIONS,
-            SLA_BREACHES,
             INTAKE_OUTCOMES,
             INTAKE_REJECTED,
             INTAKE_PAYLOADS_FAILED,

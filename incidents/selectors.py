@@ -1,13 +1,8 @@
 """Reads: the querysets views and the API share, with their joins decided once."""
 
-from django.db.models import Case, Count, IntegerField, Q, QuerySet, Value, When
+from django.db.models import Count, Q, QuerySet
 
-from incidents.models import OPEN_STATUSES, Incident, Service, Severity, TimelineEntry
-
-SEVERITY_RANK = Case(
-    *(When(severity=value, then=Value(rank)) for rank, value in enumerate(Severity.values)),
-    output_field=IntegerField(),
-)
+from incidents.models import OPEN_STATUSES, Incident, Service, TimelineEntry
 
 
 def incidents_for_list() -> QuerySet[Incident]:

@@ -78,9 +78,6 @@ def sla_breach_mark(*, incident_id: int, now: datetime) -> bool:
     except IntegrityError:
         logger.info("SLA breach for incident %s was already recorded", incident_id)
         return False
-    from incidents import metrics
-
-    metrics.SLA_BREACHES.labels(severity=incident.severity).inc()
     return True
 
 

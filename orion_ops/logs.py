@@ -73,10 +73,6 @@ def reset(token: contextvars.Token | None = None) -> None:
         _context.reset(token)
 
 
-def context() -> dict:
-    return dict(_context.get())
-
-
 def secret_add(value: str) -> None:
     """Redact ``value`` from every later line of this process (a secret read from the database)."""
     if value and len(value) >= _MIN_SECRET_LENGTH:
@@ -118,10 +114,10 @@ def _parts_of(value: str) -> set[str]:
     return found
 
 
-def environment_secrets(*, refresh: bool = False) -> tuple[str, ...]:
+def environment_secrets() -> tuple[str, ...]:
     """Secret values from the environment, longest first (so a DSN goes before its password)."""
     global _environment_secrets
-    if _environment_secrets is None or refresh:
+    if _environment_secrets is None:
         names = {name.removesuffix("_FILE") for name in os.environ}
         values: set[str] = set()
         for name in names:

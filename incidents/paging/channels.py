@@ -18,6 +18,7 @@ from django.core.mail import EmailMessage, get_connection
 
 from incidents.paging.models import Channel, ContactKind
 from incidents.paging.signing import signature_header
+from orion_ops import logs
 
 NTFY_PRIORITY = {"P0": "5", "P1": "4", "P2": "3", "P3": "2"}
 
@@ -96,6 +97,7 @@ def send(contact: dict, message: dict, *, event: str, delivery_id: int) -> Outco
     if kind == ContactKind.EMAIL:
         outcome = _send_email(target, message)
     else:
+        logs.secret_add(target)  # a webhook or ntfy URL is its own credential: never in a log line
         outcome = _send_webhook(kind, target, message, event=event, delivery_id=delivery_id)
     latency = int((time.monotonic() - started) * 1000)
     return Outcome(outcome.ok, outcome.status_code, outcome.error[:500], outcome.permanent, latency)
