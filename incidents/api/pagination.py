@@ -16,11 +16,9 @@ from datetime import datetime
 
 from django.db.models import Q
 from rest_framework.exceptions import ValidationError
-from rest_framework.pagination import BasePagination, PageNumberPagination
+from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.utils.urls import remove_query_param, replace_query_param
-
-from incidents.models import Incident
 
 
 class Pagination(PageNumberPagination):
@@ -32,9 +30,9 @@ class Pagination(PageNumberPagination):
 COUNT_CAP = 1000
 
 
-def capped_count(queryset, cap: int | None = None) -> tuple[int, bool]:
-    """How many rows, counting at most ``cap`` (default COUNT_CAP) + 1 of them: (count, exact)."""
-    cap = COUNT_CAP if cap is None else cap
+def capped_count(queryset) -> tuple[int, bool]:
+    """How many rows, counting at most COUNT_CAP + 1 of them: (count, exact)."""
+    cap = COUNT_CAP
     found = queryset.order_by().values("pk")[: cap + 1].count()
     return (found, True) if found <= cap else (cap, False)
 
@@ -55,50 +53,37 @@ def cursor_decode(raw: str) -> tuple[datetime, int]:
         raise ValidationError({"cursor": ["Not a cursor from a previous page's next link."]}) from exc
 
 
-class IncidentPagination(BasePagination):
+class IncidentPagination(Pagination):
     """Keyset pages in the list's order (``-detected_at``, ``-id``); ``?page=`` falls back to numbered pages."""
 
-    page_size = 50
-    max_page_size = 500
     cursor_query_param = "cursor"
 
     def paginate_queryset(self, queryset, request, view=None):
         self.request = request
-        self.size = self._size(request)
         self.count, self.count_is_exact = None, None
-        self.keyset = queryset.model is Incident  # the viewset's other lists (alerts, timeline) keep numbered pages
-        if "page" in request.query_params or not self.keyset:
-            self.numbered = Pagination()
-            self.numbered.page_size = self.size
-            return self.numbered.paginate_queryset(queryset, request, view)
-        self.numbered = None
+        self.keyset = "page" not in request.query_params
+        if not self.keyset:
+            return super().paginate_queryset(queryset, request, view)
+        size = self.get_page_size(request)
         raw = request.query_params.get(self.cursor_query_param)
         if raw:
             detected_at, pk = cursor_decode(raw)
             queryset = queryset.filter(Q(detected_at__lt=detected_at) | Q(detected_at=detected_at, pk__lt=pk))
         else:
             self.count, self.count_is_exact = capped_count(queryset)
-        rows = list(queryset.order_by("-detected_at", "-id")[: self.size + 1])
-        self.has_next = len(rows) > self.size
-        self.rows = rows[: self.size]
+        rows = list(queryset.order_by("-detected_at", "-id")[: size + 1])
+        self.has_next = len(rows) > size
+        self.rows = rows[:size]
         return self.rows
 
-    def _size(self, request) -> int:
-        raw = request.query_params.get("page_size")
-        if raw and raw.isdigit() and int(raw) > 0:
-            return min(int(raw), self.max_page_size)
-        return self.page_size
-
     def get_paginated_response(self, data):
-        if self.numbered is not None:
-            if not self.keyset:
-                return self.numbered.get_paginated_response(data)
+        if not self.keyset:
             return Response(
                 {
-                    "count": self.numbered.page.paginator.count,
+                    "count": self.page.paginator.count,
                     "count_is_exact": True,
-                    "next": self.numbered.get_next_link(),
-                    "previous": self.numbered.get_previous_link(),
+                    "next": self.get_next_link(),
+                    "previous": self.get_previous_link(),
                     "results": data,
                 }
             )

@@ -15,7 +15,7 @@ from incidents import lifecycle, roles, selectors
 from incidents.actors import Actor
 from incidents.api.filters import IncidentFilter
 from incidents.api.idempotency import idempotent
-from incidents.api.pagination import IncidentPagination
+from incidents.api.pagination import IncidentPagination, Pagination
 from incidents.api.serializers import (
     AcknowledgeSerializer,
     AlertPayloadSerializer,
@@ -152,7 +152,7 @@ class IncidentViewSet(
     @extend_schema(
         methods=["POST"], summary="Add a note", request=NoteSerializer, responses={201: TimelineEntrySerializer}
     )
-    @action(detail=True, methods=["get", "post"], filterset_class=None)
+    @action(detail=True, methods=["get", "post"], filterset_class=None, pagination_class=Pagination)
     def timeline(self, request, pk=None):
         incident = get_object_or_404(selectors.incidents_for_list(), pk=pk)
         if request.method == "POST":
@@ -170,7 +170,7 @@ class IncidentViewSet(
         return self.paginator.get_paginated_response(TimelineEntrySerializer(page, many=True).data)
 
     @extend_schema(summary="Alerts attached to an incident", responses=IncidentAlertSerializer(many=True))
-    @action(detail=True, methods=["get"], filterset_class=None)
+    @action(detail=True, methods=["get"], filterset_class=None, pagination_class=Pagination)
     def alerts(self, request, pk=None):
         incident = get_object_or_404(Incident.objects.all(), pk=pk)
         alerts = incident.alerts.order_by("starts_at", "id")
