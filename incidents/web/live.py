@@ -6,8 +6,13 @@ import logging
 import re
 import time
 from datetime import UTC, datetime, timedelta
+from http import HTTPStatus
 
+from django.conf import settings
 from django.core import signing
+from django.core.exceptions import DisallowedHost
+from django.core.handlers.wsgi import WSGIRequest
+from django.db import connections
 from django.db.models import Max
 from django.http import JsonResponse
 from django.template.loader import render_to_string
@@ -122,7 +127,7 @@ def changed_stamp_ms() -> int:
 
 # The stamp, answered before Django ------------------------------------------------------------------
 
-STAMP_PATH = "/dashboard/stamp/"
+STAMP_PATH = "/dashboard/stamp/"  # incidents/web/urls.py: dashboard-stamp
 _STAMP_HEADERS = [
     ("Content-Type", "application/json"),
     ("Cache-Control", "max-age=0, no-cache, no-store, must-revalidate, private"),
@@ -132,41 +137,37 @@ _STAMP_HEADERS = [
 ]
 
 
+def stamp_reply(token: str) -> tuple[int, dict]:
+    """The answer to a stamp check carrying the page's token: (status, body)."""
+    try:
+        stamp_token_check(token)
+    except signing.BadSignature:
+        return 403, {"detail": "Reload the page: its live token expired or is not valid."}
+    return 200, {"changed": changed_stamp_ms()}
+
+
 def _stamp_answer(environ) -> tuple[str, bytes] | None:
     """The answer to a token-carrying stamp check, or None to leave the request to Django.
 
     Django is left everything it must judge: requests without a token (the session
     decides), a host not in ALLOWED_HOSTS (400), plain HTTP where HTTPS is required
-    (the redirect).
+    (the redirect). The request object is Django's own, for its host and scheme rules.
     """
-    from urllib.parse import parse_qs
-
-    from django.conf import settings
-    from django.db import connections
-    from django.http.request import split_domain_port, validate_host
-
-    token = parse_qs(environ.get("QUERY_STRING", "")).get("t", [None])[0]
+    request = WSGIRequest(environ)
+    token = request.GET.get("t")
     if token is None:
         return None
-    host = environ.get("HTTP_HOST") or environ.get("SERVER_NAME", "")
-    domain, _ = split_domain_port(host)
-    allowed = settings.ALLOWED_HOSTS or ([".localhost", "127.0.0.1", "[::1]"] if settings.DEBUG else [])
-    if not domain or not validate_host(domain, allowed):
-        return None
-    if settings.SECURE_SSL_REDIRECT and environ.get("wsgi.url_scheme") != "https":
-        header = getattr(settings, "SECURE_PROXY_SSL_HEADER", None)
-        if not header or environ.get(header[0]) != header[1]:
-            return None
     try:
-        stamp_token_check(token)
-    except signing.BadSignature:
-        detail = {"detail": "Reload the page: its live token expired or is not valid."}
-        return "403 Forbidden", json.dumps(detail).encode()
+        request.get_host()
+    except DisallowedHost:
+        return None
+    if settings.SECURE_SSL_REDIRECT and not request.is_secure():
+        return None
     read_at = _stamp[0]
-    body = json.dumps({"changed": changed_stamp_ms()}).encode()
+    status, body = stamp_reply(token)
     if _stamp[0] != read_at:
         connections.close_all()  # this thread is outside Django's request cycle: give the connection back
-    return "200 OK", body
+    return f"{status} {HTTPStatus(status).phrase}", json.dumps(body).encode()
 
 
 def stamp_fast_path(application):

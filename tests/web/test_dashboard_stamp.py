@@ -93,6 +93,8 @@ def test_the_stamp_is_answered_before_django_with_the_same_value(viewer, monkeyp
 
 
 def test_what_the_fast_path_cannot_judge_goes_to_django(viewer, monkeypatch, settings):
+    from wsgiref.util import setup_testing_defaults
+
     settings.ALLOWED_HOSTS = ["testserver"]
     monkeypatch.setattr(live, "_stamp", (time.monotonic(), 1))
     monkeypatch.setattr(live, "STAMP_CACHE_SECONDS", 60)
@@ -103,7 +105,13 @@ def test_what_the_fast_path_cannot_judge_goes_to_django(viewer, monkeypatch, set
     assert wsgi_get("/dashboard/stamp/", token, host="evil.example")[0].startswith("400")  # Django's host check
     # Plain HTTP where HTTPS is required is left to Django's redirect (unless the proxy says it was HTTPS).
     settings.SECURE_SSL_REDIRECT = True
-    plain = {"QUERY_STRING": token, "HTTP_HOST": "testserver", "wsgi.url_scheme": "http"}
+    plain = {
+        "PATH_INFO": "/dashboard/stamp/",
+        "REQUEST_METHOD": "GET",
+        "QUERY_STRING": token,
+        "HTTP_HOST": "testserver",
+    }
+    setup_testing_defaults(plain)  # a plain-HTTP environ, as a server passes it
     assert live._stamp_answer(plain) is None
     settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     assert live._stamp_answer({**plain, "HTTP_X_FORWARDED_PROTO": "https"})[0] == "200 OK"
