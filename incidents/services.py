@@ -12,7 +12,7 @@ from incidents import events, scoping, sla
 from incidents.actors import Actor
 from incidents.errors import DomainConflict, DomainInputError
 from incidents.models import Incident, Service, Source, Status, TimelineEntry, TimelineKind
-from incidents.timeline import NOTE_BLANK, note_clean, note_problem, timeline_entry_add
+from incidents.timeline import NOTE_BLANK, note_clean, note_problem, timeline_entry_add, timeline_entry_new
 
 # Follow-ups of new incidents and newly affected services (e.g. running diagnostics),
 # registered in the AppConfig.ready() of the apps that own them and run after commit
@@ -104,13 +104,11 @@ def incident_create(
             incident.save(force_insert=True)
         if services:
             incident.services.add(*services)  # a new incident has none: no need to diff like set()
-        created = TimelineEntry(
+        created = timeline_entry_new(
             incident=incident,
             kind=TimelineKind.CREATED,
-            created_at=timezone.now(),
-            actor_kind=actor.kind,
-            actor_user=actor.user,
-            actor_name=actor.name,
+            at=timezone.now(),
+            actor=actor,
             text=f"Incident filed as {severity}: {title}",
             data={
                 "severity": severity,

@@ -29,16 +29,25 @@ def note_problem(text: str, *, required: str = "") -> str:
     return ""
 
 
-def timeline_entry_add(
-    *, incident: Incident, kind: str, actor: Actor, text: str, data: dict | None = None, at=None
+def timeline_entry_new(
+    *, kind: str, actor: Actor, text: str, data: dict | None = None, at=None, incident: Incident | None = None
 ) -> TimelineEntry:
-    return TimelineEntry.objects.create(
+    """An unsaved entry, for writing several in one statement (``bulk_create``) with their incident."""
+    return TimelineEntry(
         incident=incident,
         kind=kind,
-        created_at=at or timezone.now(),
+        created_at=at,
         actor_kind=actor.kind,
         actor_user=actor.user,
         actor_name=actor.name,
         text=text,
         data=data or {},
     )
+
+
+def timeline_entry_add(
+    *, incident: Incident, kind: str, actor: Actor, text: str, data: dict | None = None, at=None
+) -> TimelineEntry:
+    entry = timeline_entry_new(incident=incident, kind=kind, actor=actor, text=text, data=data, at=at or timezone.now())
+    entry.save(force_insert=True)
+    return entry

@@ -43,11 +43,10 @@ from incidents.models import (
     Severity,
     Source,
     Status,
-    TimelineEntry,
     TimelineKind,
 )
 from incidents.services import incident_create
-from incidents.timeline import timeline_entry_add
+from incidents.timeline import timeline_entry_add, timeline_entry_new
 
 SEVERITY_ORDER = list(Severity.values)  # P0 first
 
@@ -467,11 +466,9 @@ def _open(integration, group, firing, payload, known_services, now, actor, sourc
     more_entries = []
     if previous is not None:
         more_entries.append(
-            TimelineEntry(
+            timeline_entry_new(
                 kind=TimelineKind.ALERT_FIRED,
-                actor_kind=actor.kind,
-                actor_user=actor.user,
-                actor_name=actor.name,
+                actor=actor,
                 text=f"Seen before: {previous.reference} ({previous.status}) had the same alert",
                 data={"seen_before": previous.pk, "previous_status": previous.status},
             )
