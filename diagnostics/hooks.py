@@ -14,7 +14,8 @@ import time
 
 from diagnostics import services
 from diagnostics.analysis import hypotheses_for
-from diagnostics.hypotheses import ANNOUNCE, confidence_words, incident_findings, incident_window
+from diagnostics.analysis.facts import distinct
+from diagnostics.hypotheses import ANNOUNCE, confidence_words, incident_findings
 from diagnostics.models import DiagnosticRun, RunTrigger, Target
 from incidents.models import Incident
 from incidents.reports import DraftContribution
@@ -101,7 +102,7 @@ def report_likely_cause(incident: Incident) -> str:
     Computed afresh from the findings (the draft is written by a worker), so it never lags the stored list.
     """
     findings = incident_findings(incident.pk)
-    ranked = hypotheses_for(findings, incident_window(incident))
+    ranked = hypotheses_for(findings)
     if not ranked or ranked[0].confidence < ANNOUNCE:
         return ""
     top = ranked[0]
@@ -112,12 +113,7 @@ def report_likely_cause(incident: Incident) -> str:
         "",
         "Evidence:",
     ]
-    seen = set()
-    for finding in top.evidence:
-        key = (finding.run, finding.check, finding.subject)
-        if key in seen:
-            continue
-        seen.add(key)
+    for finding in distinct(top.evidence):
         lines.append(f"- **{finding.status.upper()}** `{finding.check}` (run {finding.run}): {finding.summary}")
     lines += ["", f"Confirmed by: {top.confirm}"]
     if top.runbook:

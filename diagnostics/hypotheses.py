@@ -8,13 +8,11 @@ top hypothesis (the first one at or above ``ANNOUNCE``) is a different one than 
 """
 
 import logging
-from datetime import timedelta
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from diagnostics import conf
-from diagnostics.analysis import FindingRef, Window, hypotheses_for
+from diagnostics.analysis import FindingRef, hypotheses_for
 from diagnostics.models import FINISHED_RUN_STATUSES, DiagnosticRun, IncidentHypotheses
 from incidents.actors import Actor
 from incidents.models import Incident, TimelineKind
@@ -43,11 +41,6 @@ def incident_findings(incident_id: int) -> list[FindingRef]:
     ]
 
 
-def incident_window(incident: Incident) -> Window:
-    start = incident.detected_at - timedelta(seconds=conf.get("LOOKBACK_SECONDS"))
-    return Window(start=start, end=incident.resolved_at or timezone.now())
-
-
 def top_of(hypotheses: list[dict]) -> dict | None:
     return next((h for h in hypotheses if h.get("confidence", 0) >= ANNOUNCE), None)
 
@@ -69,13 +62,12 @@ def hypotheses_recompute(*, incident_id: int, now=None) -> IncidentHypotheses | 
         return None
     with transaction.atomic():
         row = _row_locked(incident_id)
-        found = [h.to_dict() for h in hypotheses_for(incident_findings(incident_id), incident_window(incident))]
+        found = [h.to_dict() for h in hypotheses_for(incident_findings(incident_id))]
         previous_key = row.top_key
         top = top_of(found)
         row.hypotheses = found
         row.computed_at = now
         row.top_key = top["key"] if top else ""
-        row.top_title = (top["title"] if top else "")[:300]
         row.save()
         if (top["key"] if top else "") != previous_key:
             _announce(incident, top, previous_key, now)

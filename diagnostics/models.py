@@ -231,7 +231,6 @@ class IncidentHypotheses(models.Model):
     computed_at = models.DateTimeField(null=True, blank=True)
     hypotheses = models.JSONField(default=list, blank=True)
     top_key = models.CharField(max_length=64, blank=True)
-    top_title = models.CharField(max_length=300, blank=True)
 
     objects = ScopedByIncidentManager()
 

@@ -297,11 +297,6 @@ class ProbeSettings(Section):
     def not_a_mapping(cls) -> str:
         return "must be a URL or a mapping with url (and name, expect_status, timeout_seconds)"
 
-    @model_validator(mode="before")
-    @classmethod
-    def _url_alone(cls, data: Any) -> Any:
-        return {"url": data} if isinstance(data, str) else data
-
 
 def _probe_list(value: Any) -> list:
     if not isinstance(value, list) or not value:
@@ -327,12 +322,6 @@ class HttpSettings(TargetSettings):
         if not data.get("url") and not data.get("urls"):
             return [(("url",), "required (or urls: a list of URLs)")]
         return []
-
-    def config(self) -> dict:
-        config = super().config()
-        if "urls" in config:
-            config["urls"] = [{k: v for k, v in probe.items() if v is not None} for probe in config["urls"]]
-        return config
 
 
 class Targets(Section):

@@ -1,6 +1,6 @@
 """Likely causes: an incident's findings (every collector, every run) turned into ranked hypotheses.
 
-Pure functions, no Django: ``hypotheses_for(findings, window)`` runs every rule of
+Pure functions, no Django: ``hypotheses_for(findings)`` runs every rule of
 ``rules.RULES`` over the findings and ranks what they yield. Storing the result,
 the timeline entry when the top hypothesis changes, and the API live in
 ``diagnostics.hypotheses``.
@@ -9,14 +9,14 @@ the timeline entry when the top hypothesis changes, and the API live in
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
-from diagnostics.analysis.facts import SEVERITY, Facts, FindingRef, Window
+from diagnostics.analysis.facts import SEVERITY, Facts, FindingRef
 from diagnostics.analysis.rules import RULES, Hypothesis
 
 # Hypotheses below this confidence are not worth an engineer's attention: a healthy service yields none above it.
 FLOOR = 0.15
 SHOWN = 10
 
-__all__ = ["FLOOR", "FindingRef", "Hypothesis", "Window", "hypotheses_for", "hypotheses_rank"]
+__all__ = ["FLOOR", "FindingRef", "Hypothesis", "hypotheses_for", "hypotheses_rank"]
 
 
 def hypotheses_rank(hypotheses: Iterable[Hypothesis]) -> list[Hypothesis]:
@@ -38,7 +38,7 @@ def hypotheses_rank(hypotheses: Iterable[Hypothesis]) -> list[Hypothesis]:
     return ranked
 
 
-def hypotheses_for(findings: Iterable[FindingRef], window: Window | None = None) -> list[Hypothesis]:
-    facts = Facts(findings, window)
+def hypotheses_for(findings: Iterable[FindingRef]) -> list[Hypothesis]:
+    facts = Facts(findings)
     found = [h for rule in RULES for h in rule.evaluate(facts) if h.confidence >= FLOOR]
     return hypotheses_rank(found)[:SHOWN]

@@ -12,8 +12,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-# Worst first, as in diagnostics.collectors.base.STATUS_ORDER.
-SEVERITY = {"crit": 0, "error": 1, "warn": 2, "no_data": 3, "ok": 4}
+from diagnostics.collectors.base import STATUS_ORDER
+
+# Worst first.
+SEVERITY = {status.value: rank for rank, status in enumerate(STATUS_ORDER)}
 TROUBLE = ("crit", "warn")
 
 
@@ -119,12 +121,6 @@ def _time(value) -> datetime | None:
 parse_time = _time
 
 
-@dataclass(frozen=True)
-class Window:
-    start: datetime
-    end: datetime
-
-
 class Facts:
     """The incident's findings, newest run first, with the questions rules ask of them.
 
@@ -133,12 +129,11 @@ class Facts:
     runs saying the same thing count once.
     """
 
-    def __init__(self, findings: Iterable[FindingRef], window: Window | None = None):
+    def __init__(self, findings: Iterable[FindingRef]):
         far = datetime.min.replace(tzinfo=UTC)
         # Newest run first; within a run, a fixed order, so rules see the same list whatever order they came in.
         ordered = sorted(findings, key=lambda f: (f.at or far, f.run, _order(f)), reverse=True)
         self.all = ordered
-        self.window = window
         seen: set[tuple] = set()
         current = []
         for finding in ordered:
@@ -223,6 +218,16 @@ def _dedupe(findings: list[FindingRef]) -> list[FindingRef]:
         key = (f.check, f.subject, f.summary)
         if key not in seen:
             seen.add(key)
+            kept.append(f)
+    return kept
+
+
+def distinct(findings: Iterable[FindingRef]) -> list[FindingRef]:
+    """The findings with one per (run, check, subject), the first kept: what an evidence list links to."""
+    seen, kept = set(), []
+    for f in findings:
+        if (f.run, f.check, f.subject) not in seen:
+            seen.add((f.run, f.check, f.subject))
             kept.append(f)
     return kept
 

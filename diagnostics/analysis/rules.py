@@ -12,10 +12,10 @@ fires on its evidence and stays silent on its near-misses.
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 
-from diagnostics.analysis.facts import Facts, FindingRef, parse_time, pattern_id, worst
+from diagnostics.analysis.facts import Facts, FindingRef, distinct, parse_time, pattern_id, worst
 
 MAX_CONFIDENCE = 0.97
 
@@ -31,7 +31,6 @@ class Hypothesis:
     refute: str
     runbook: str | None
     rank: int = 0
-    facts: dict = field(default_factory=dict)  # the numbers behind the title, for the page and the severity
 
     @property
     def severity(self) -> str:
@@ -56,13 +55,7 @@ class Hypothesis:
 
 
 def _links(findings: list[FindingRef]) -> list[dict]:
-    seen, links = set(), []
-    for f in findings:
-        key = (f.run, f.check, f.subject)
-        if key not in seen:
-            seen.add(key)
-            links.append(f.link)
-    return links
+    return [f.link for f in distinct(findings)]
 
 
 def _clamp(value: float) -> float:
@@ -178,7 +171,6 @@ def pool_exhausted(facts: Facts) -> list[Hypothesis]:
             refute="Connections well below max_connections while the errors happen, and no pool-timeout or "
             "'too many clients' lines in the logs.",
             runbook="db-connection-pool-exhausted",
-            facts={"saturation_percent": fullest.number() if fullest else None},
         )
     ]
 
@@ -290,7 +282,6 @@ def memory_leak(facts: Facts) -> list[Hypothesis]:
             refute="A flat memory floor with OOM kills only under load spikes (the limit is too low, not a leak), "
             "or no OOMKilled exit at all.",
             runbook="memory-leak",
-            facts={"hours_to_limit": leak.range("hours_to_limit") if leak else None},
         )
     ]
 
@@ -583,7 +574,6 @@ def missing_dependency(facts: Facts) -> list[Hypothesis]:
                 "(`kubectl exec … -- nc -zv host port` or `getent hosts host`), and the errors stop once it is up.",
                 refute=f"{host or 'The dependency'} answers from inside the pod, or the errors name other hosts.",
                 runbook="dependency-unreachable",
-                facts={"host": host},
             )
         )
     return hypotheses[:2]

@@ -8,7 +8,7 @@ the disk). Only a severity higher than the incident's is ever suggested; never a
 
 from dataclasses import dataclass
 
-from diagnostics.analysis.facts import Facts, FindingRef
+from diagnostics.analysis.facts import Facts, FindingRef, distinct
 
 P1_ERROR_RATIO = 0.05
 P0_ERROR_RATIO = 0.95
@@ -25,11 +25,7 @@ class Suggestion:
         return f"Evidence suggests {self.severity}: " + "; ".join(self.reasons)
 
     def to_dict(self) -> dict:
-        links, seen = [], set()
-        for f in self.evidence:
-            if (f.run, f.check, f.subject) not in seen:
-                seen.add((f.run, f.check, f.subject))
-                links.append(f.link)
+        links = [f.link for f in distinct(self.evidence)]
         return {"severity": self.severity, "text": self.text, "reasons": self.reasons, "evidence": links}
 
 

@@ -27,7 +27,6 @@ class Migration(migrations.Migration):
                 ("computed_at", models.DateTimeField(blank=True, null=True)),
                 ("hypotheses", models.JSONField(blank=True, default=list)),
                 ("top_key", models.CharField(blank=True, max_length=64)),
-                ("top_title", models.CharField(blank=True, max_length=300)),
             ],
             options={
                 "verbose_name_plural": "incident hypotheses",
