@@ -1,7 +1,9 @@
 """Paging in the browser: deliveries with re-send, the profile's contact methods, on-call lines."""
 
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 from incidents.models import TimelineEntry
 from incidents.paging.models import ContactMethod, Delivery, Stakeholder
@@ -88,6 +90,30 @@ def test_service_page_and_dashboard_say_who_is_on_call(settings):
     assert "On call (primary): <strong>" in dashboard
     assert "until <time" in dashboard
     assert 'href="/deliveries/"' in dashboard
+
+
+def test_the_services_page_reads_every_cards_on_call_at_once(django_assert_max_num_queries):
+    for name in ("alice", "bob"):
+        person(name)
+    default = schedule("fallback", participants=["bob"])
+    policy("default", {"schedule": default})
+    viewer = signed_in(person("vic", role="viewer"))
+
+    def add_services(first: int, count: int) -> None:
+        for i in range(first, first + count):
+            svc = ServiceFactory(slug=f"svc-{i}")
+            if i % 2:  # every other service has a policy and schedule of its own; the rest use the default
+                own = schedule(f"rota-{i}", participants=["alice"])
+                policy(f"svc-{i}", {"schedule": own}, is_default=False, services=[svc])
+
+    add_services(0, 2)
+    with CaptureQueriesContext(connection) as few:
+        page = viewer.get("/services/").content.decode()
+    assert page.count("On call: <strong>alice</strong>") == 1 and page.count("On call: <strong>bob</strong>") == 1
+    add_services(2, 6)
+    with django_assert_max_num_queries(len(few)):
+        page = viewer.get("/services/").content.decode()
+    assert page.count("On call: <strong>alice</strong>") == 4 and page.count("On call: <strong>bob</strong>") == 4
 
 
 def test_incident_page_shows_the_escalation_and_takes_a_status_update(paged):

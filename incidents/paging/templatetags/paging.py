@@ -13,4 +13,6 @@ def oncall_summary():
 
 @register.inclusion_tag("paging/_oncall.html")
 def oncall_for_service(service):
-    return {"lines": selectors.oncall_for_service(service), "links": False}
+    """A service card's line; the services page reads them for every card at once (``oncall_lines``)."""
+    lines = getattr(service, "oncall_lines", None)
+    return {"lines": selectors.oncall_for_service(service) if lines is None else lines, "links": False}
