@@ -17,8 +17,7 @@ import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from django.db import IntegrityError
-from django.db.models import FilteredRelation, Q, Subquery
+from django.db import IntegrityError, connection
 from pydantic import ValidationError
 
 from incidents import lifecycle
@@ -304,13 +303,23 @@ def _touch(incident: Incident, firing: list[AlertIn], now: datetime) -> None:
 
     To the second: in a storm of identical deliveries most of these updates
     match no row, so they neither write nor wait on each other's row locks.
+    Written as SQL for the same reason as ``key_state``: it runs on every repeat.
     """
-    stale = Q(last_seen_at__isnull=True) | Q(last_seen_at__lt=now - LAST_SEEN_RESOLUTION)
-    if not Incident.objects.filter(stale, pk=incident.pk).update(last_seen_at=now):
-        return  # seen within the second: alert rows keep last-seen no finer than their incident
-    IncidentAlert.objects.filter(stale, incident=incident, fingerprint__in=[a.fingerprint for a in firing]).update(
-        last_seen_at=now
-    )
+    stale_before = now - LAST_SEEN_RESOLUTION
+    stale = "(last_seen_at IS NULL OR last_seen_at < %s)"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {Incident._meta.db_table} SET last_seen_at = %s WHERE id = %s AND {stale}",  # noqa: S608 (table names from the models' metadata; values are parameters)
+            [now, incident.pk, stale_before],
+        )
+        if not cursor.rowcount:
+            return  # seen within the second: alert rows keep last-seen no finer than their incident
+        fingerprints = sorted({a.fingerprint for a in firing})
+        cursor.execute(
+            f"UPDATE {IncidentAlert._meta.db_table} SET last_seen_at = %s WHERE incident_id = %s "  # noqa: S608 (table names from the models' metadata; values are parameters)
+            f"AND fingerprint IN ({', '.join(['%s'] * len(fingerprints))}) AND {stale}",
+            [now, incident.pk, *fingerprints, stale_before],
+        )
 
 
 def open_incident(integration: Integration, key: str) -> Incident | None:
@@ -354,21 +363,25 @@ class KeyState:
 def key_state(integration: Integration, key: str, firing: list[AlertIn]) -> KeyState:
     """The key's open incident and its latest incident (often the same), with the given firings each holds.
 
-    One query, on the alert-key index: the key's incidents that are open or latest,
-    joined to their alert rows of these fingerprints.
+    One statement, on the alert-key index: the key's incidents that are open or latest,
+    joined to their alert rows of these fingerprints. Written as SQL: this runs for
+    every delivery, and building it through the ORM cost more than running it.
     """
-    latest = (
-        Incident.objects.filter(integration=integration, dedup_key=key).order_by("-detected_at", "-id").values("pk")[:1]
+    fingerprints = sorted({a.fingerprint for a in firing})
+    incidents, alerts = Incident._meta.db_table, IncidentAlert._meta.db_table
+    sql = (
+        f"SELECT i.id, i.status, a.fingerprint, a.starts_at FROM {incidents} i "  # noqa: S608 (table names from the models' metadata; values are parameters)
+        f"LEFT JOIN {alerts} a ON a.incident_id = i.id AND a.fingerprint IN ({', '.join(['%s'] * len(fingerprints))}) "
+        "WHERE i.integration_id = %s AND i.dedup_key = %s "
+        f"AND (i.status IN ({', '.join(['%s'] * len(OPEN_STATUSES))}) OR i.id = ("
+        f"SELECT id FROM {incidents} WHERE integration_id = %s AND dedup_key = %s "
+        "ORDER BY detected_at DESC, id DESC LIMIT 1)) "
+        "ORDER BY i.detected_at DESC, i.id DESC"
     )
-    rows = (
-        Incident.objects.filter(integration=integration, dedup_key=key)
-        .filter(Q(status__in=OPEN_STATUSES) | Q(pk=Subquery(latest)))
-        .annotate(
-            matched=FilteredRelation("alerts", condition=Q(alerts__fingerprint__in={a.fingerprint for a in firing}))
-        )
-        .order_by("-detected_at", "-id")
-        .values_list("pk", "status", "matched__fingerprint", "matched__starts_at")
-    )
+    params = [*fingerprints, integration.pk, key, *OPEN_STATUSES, integration.pk, key]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
     open_id, latest_row, held = None, None, {}
     for pk, status, fingerprint, starts_at in rows:
         if latest_row is None:
@@ -377,8 +390,15 @@ def key_state(integration: Integration, key: str, firing: list[AlertIn]) -> KeyS
             open_id = pk
         firings = held.setdefault(pk, set())
         if fingerprint is not None:
-            firings.add((fingerprint, starts_at))
+            firings.add((fingerprint, db_datetime(starts_at)))
     return KeyState(open_id, latest_row, held)
+
+
+def db_datetime(value):
+    """A datetime column read with a plain cursor: SQLite hands back text, PostgreSQL a datetime."""
+    if isinstance(value, str):
+        return connection.ops.convert_datetimefield_value(value, None, connection)
+    return value
 
 
 def _apply_firing(integration, group, firing, payload, known_services, now, actor, source) -> Outcome:
