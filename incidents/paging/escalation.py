@@ -13,34 +13,68 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfoNotFoundError
 
 from django.contrib.auth import get_user_model
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
 from incidents import sla
-from incidents.models import Incident, Status, TimelineKind
+from incidents.models import Incident, Service, Status, TimelineKind
 from incidents.paging import oncall, outbox
 from incidents.paging.models import (
     Channel,
     EscalationFiring,
     EscalationPolicy,
     EscalationState,
+    EscalationStep,
     IncidentEscalation,
     Schedule,
+    Stakeholder,
 )
 from incidents.timeline import timeline_entry_add
 
 logger = logging.getLogger(__name__)
 
 
+def _policy_sql() -> str:
+    """The incident's policy: its first service (by slug) with a policy that has steps, else the default one."""
+    policy, step = EscalationPolicy._meta.db_table, EscalationStep._meta.db_table
+    covers = EscalationPolicy.services.through._meta.db_table
+    holds = Incident.services.through._meta.db_table
+    service = Service._meta.db_table
+    return (
+        f"SELECT p.id FROM {policy} p "  # noqa: S608 (table names from the models' metadata; values are parameters)
+        f"LEFT JOIN {covers} c ON c.escalationpolicy_id = p.id "
+        f"LEFT JOIN {holds} h ON h.service_id = c.service_id AND h.incident_id = %s "
+        f"LEFT JOIN {service} s ON s.id = h.service_id "
+        f"WHERE EXISTS (SELECT 1 FROM {step} st WHERE st.policy_id = p.id) "
+        "AND (h.incident_id IS NOT NULL OR p.is_default) "
+        "ORDER BY h.incident_id IS NULL, s.slug, p.slug LIMIT 1"
+    )
+
+
+def opening_probe(incident: Incident) -> tuple[int | None, bool]:
+    """What paging needs to know when an incident opens, in one statement (it runs for every incident filed).
+
+    The id of the escalation policy to freeze onto it (``policy_for``), and
+    whether any of its services has stakeholders to tell.
+    """
+    holds = Incident.services.through._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT ({_policy_sql()}), EXISTS (SELECT 1 FROM {Stakeholder._meta.db_table} k "  # noqa: S608 (table names from the models' metadata; values are parameters)
+            f"JOIN {holds} h ON h.service_id = k.service_id WHERE h.incident_id = %s)",
+            [incident.pk, incident.pk],
+        )
+        policy_id, told = cursor.fetchone()
+    return policy_id, bool(told)
+
+
 def policy_for(incident: Incident) -> EscalationPolicy | None:
     """The first of the incident's services (by slug) with a policy, else the default policy."""
-    policy = (
-        EscalationPolicy.objects.filter(services__in=incident.services.all(), steps__isnull=False)
-        .order_by("services__slug", "slug")
-        .first()
-    )
-    return policy or EscalationPolicy.objects.filter(is_default=True, steps__isnull=False).first()
+    with connection.cursor() as cursor:
+        cursor.execute(_policy_sql(), [incident.pk])
+        row = cursor.fetchone()
+    return EscalationPolicy.objects.get(pk=row[0]) if row else None
 
 
 def policy_plan(policy: EscalationPolicy) -> dict:
@@ -79,9 +113,14 @@ def next_fire_at(plan: dict, index: int, fired_at: datetime, incident: Incident)
     return due
 
 
-def escalation_start(incident: Incident, *, now: datetime) -> IncidentEscalation | None:
-    """Freeze the policy onto a newly opened incident and fire its first step (inside the opening transaction)."""
-    policy = policy_for(incident)
+def escalation_start(
+    incident: Incident, *, now: datetime, policy: EscalationPolicy | None = None
+) -> IncidentEscalation | None:
+    """Freeze the policy onto a newly opened incident and fire its first step (inside the opening transaction).
+
+    ``policy``: the one ``policy_for`` picks, when the caller has it already.
+    """
+    policy = policy or policy_for(incident)
     if policy is None:
         return None
     escalation = IncidentEscalation.objects.create(

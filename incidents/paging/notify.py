@@ -15,7 +15,7 @@ from incidents.actors import Actor
 from incidents.errors import DomainInputError
 from incidents.models import Incident, Severity, Status, TimelineKind
 from incidents.paging import escalation, outbox
-from incidents.paging.models import Stakeholder
+from incidents.paging.models import EscalationPolicy, Stakeholder
 from incidents.services import incident_guard_frozen
 from incidents.timeline import NOTE_BLANK, note_clean, note_problem, timeline_entry_add
 
@@ -32,8 +32,12 @@ STATUS_EVENTS = {
 def on_incident_event(incident: Incident, kind: str, data: dict) -> None:
     now = timezone.now()
     if kind == "opened":
-        escalation.escalation_start(incident, now=now)
-        stakeholders_notify(incident, event="opened", text=f"opened as {incident.severity}", now=now)
+        policy_id, told = escalation.opening_probe(incident)
+        if policy_id is not None:
+            policy = EscalationPolicy.objects.get(pk=policy_id)
+            escalation.escalation_start(incident, now=now, policy=policy)
+        if told:
+            stakeholders_notify(incident, event="opened", text=f"opened as {incident.severity}", now=now)
     elif kind == "status_changed":
         old, new = data["old"], data["new"]
         if data.get("reopened"):

@@ -130,6 +130,27 @@ def test_a_service_policy_wins_over_the_default(default_policy, people):
     assert IncidentFactory(severity="P1").escalation.policy_slug == "default"
 
 
+def test_the_policy_is_the_first_service_by_slug_with_steps_else_the_default(default_policy, people):
+    alpha, beta, gamma = (ServiceFactory(slug=slug) for slug in ("alpha", "beta", "gamma"))
+    policy("empty", is_default=False, services=[alpha])  # no steps: passed over
+    policy("for-gamma", {"users": [people["dave"]]}, is_default=False, services=[gamma])
+    policy("z-for-beta", {"users": [people["bob"]]}, is_default=False, services=[beta])
+    # The default policy also covering a service of the incident counts as that service's.
+    default_policy.services.set([ServiceFactory(slug="zeta")])
+
+    assert IncidentFactory(severity="P1", services=[gamma, beta, alpha]).escalation.policy_slug == "z-for-beta"
+    assert IncidentFactory(severity="P1", services=[alpha]).escalation.policy_slug == "default"
+    assert IncidentFactory(severity="P1", services=[gamma]).escalation.policy_slug == "for-gamma"
+    # A service nobody covers, and an incident with no service: the default, once each.
+    assert IncidentFactory(severity="P1", services=[ServiceFactory(slug="omega")]).escalation.policy_slug == "default"
+    assert IncidentEscalation.objects.filter(incident=IncidentFactory(severity="P2")).count() == 1
+
+
+def test_a_default_policy_without_steps_pages_nobody(people):
+    policy("default")
+    assert not IncidentEscalation.objects.filter(incident=IncidentFactory(severity="P1")).exists()
+
+
 def test_no_policy_no_escalation(people):
     incident = IncidentFactory(severity="P1")
     assert not IncidentEscalation.objects.filter(incident=incident).exists()
