@@ -54,7 +54,10 @@ def cursor_decode(raw: str) -> tuple[datetime, int]:
 
 
 class IncidentPagination(Pagination):
-    """Keyset pages in the list's order (``-detected_at``, ``-id``); ``?page=`` falls back to numbered pages."""
+    """Keyset pages in the list's order (``-detected_at``, ``-id``); ``?page=`` falls back to numbered pages.
+
+    Pages rows read with ``values()`` (dicts with ``detected_at`` and ``id``).
+    """
 
     cursor_query_param = "cursor"
 
@@ -91,7 +94,9 @@ class IncidentPagination(Pagination):
         next_link = None
         if self.has_next:
             last = self.rows[-1]
-            next_link = replace_query_param(url, self.cursor_query_param, cursor_encode(last.detected_at, last.pk))
+            next_link = replace_query_param(
+                url, self.cursor_query_param, cursor_encode(last["detected_at"], last["id"])
+            )
         return Response(
             {
                 "count": self.count,

@@ -1,4 +1,6 @@
 from django.contrib.auth import get_user_model
+from django.contrib.postgres.expressions import ArraySubquery
+from django.db.models import OuterRef, QuerySet, Subquery
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -13,6 +15,7 @@ from incidents.models import (
     AlertPayload,
     Incident,
     IncidentAlert,
+    Integration,
     Report,
     Resolution,
     Service,
@@ -57,6 +60,15 @@ class UserRefField(serializers.SlugRelatedField):
         kwargs.setdefault("slug_field", "username")
         kwargs.setdefault("allow_null", True)
         super().__init__(**kwargs)
+
+
+def sla_breached(*, status, ack_due_at, acknowledged_at, sla_breached_at, now) -> bool:
+    """Marked breached, acknowledged late, or still unacknowledged past its deadline."""
+    if sla_breached_at is not None:
+        return True
+    if acknowledged_at is not None:
+        return acknowledged_at > ack_due_at
+    return status == Status.DETECTED and now > ack_due_at
 
 
 class IncidentListSerializer(serializers.ModelSerializer):
@@ -107,11 +119,106 @@ class IncidentListSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_sla_breached(self, incident) -> bool:
-        if incident.sla_breached_at is not None:
-            return True
-        if incident.acknowledged_at is not None:
-            return incident.acknowledged_at > incident.ack_due_at
-        return incident.status == Status.DETECTED and timezone.now() > incident.ack_due_at
+        return sla_breached(
+            status=incident.status,
+            ack_due_at=incident.ack_due_at,
+            acknowledged_at=incident.acknowledged_at,
+            sla_breached_at=incident.sla_breached_at,
+            now=timezone.now(),
+        )
+
+
+# The list's columns, read as plain values. Names of the users, the integration and the services
+# come from subqueries (index lookups per row), not joins, so counting the rows joins nothing.
+INCIDENT_LIST_COLUMNS = (
+    *("id", "title", "severity", "status", "resolution", "detected_at", "acknowledged_at", "diagnosing_at"),
+    *("mitigated_at", "resolved_at", "reviewed_at", "ack_due_at", "sla_breached_at", "source", "dedup_key"),
+    *("occurrences", "last_seen_at", "alert_starts_at", "alerts_resolved_at", "previous_incident_id", "unrouted"),
+    *("created_at", "updated_at", "commander_name", "acknowledged_by_name", "integration_name", "service_slugs"),
+)
+
+
+def _name_of(model, column: str, name: str) -> Subquery:
+    return Subquery(model.objects.filter(pk=OuterRef(column)).order_by().values(name))
+
+
+INCIDENT_LIST_NAMES = {
+    "commander_name": _name_of(User, "commander_id", "username"),
+    "acknowledged_by_name": _name_of(User, "acknowledged_by_id", "username"),
+    "integration_name": _name_of(Integration, "integration_id", "name"),
+    "service_slugs": ArraySubquery(
+        Incident.services.through.objects.filter(incident_id=OuterRef("pk"))
+        .annotate(slug=_name_of(Service, "service_id", "slug"))
+        .order_by("slug")  # Service.Meta.ordering, as the serializer has them
+        .values("slug")
+    ),
+}
+
+
+def incident_list_values(queryset: QuerySet[Incident]) -> QuerySet:
+    """``queryset`` as rows of INCIDENT_LIST_COLUMNS: a page of incidents with their services is one statement."""
+    return queryset.prefetch_related(None).annotate(**INCIDENT_LIST_NAMES).values(*INCIDENT_LIST_COLUMNS)
+
+
+def incident_list_represent(rows: list[dict]) -> list[dict]:
+    """What ``IncidentListSerializer(many=True)`` makes of these incidents, built from their values.
+
+    A page is 50 rows of 29 fields; going through a field object per value cost most of the
+    list's time. Times are ISO 8601 in the current time zone with ``Z`` for UTC, as DRF writes them.
+    """
+    zone = timezone.get_current_timezone()
+    now = timezone.now()
+
+    def moment(value):
+        if value is None:
+            return None
+        text = value.astimezone(zone).isoformat()
+        return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+    data = []
+    for row in rows:
+        pk = row["id"]
+        breached = sla_breached(
+            status=row["status"],
+            ack_due_at=row["ack_due_at"],
+            acknowledged_at=row["acknowledged_at"],
+            sla_breached_at=row["sla_breached_at"],
+            now=now,
+        )
+        data.append(
+            {
+                "id": pk,
+                "reference": f"INC-{pk}",
+                "title": row["title"],
+                "severity": row["severity"],
+                "status": row["status"],
+                "resolution": row["resolution"],
+                "services": row["service_slugs"],
+                "commander": row["commander_name"],
+                "acknowledged_by": row["acknowledged_by_name"],
+                "detected_at": moment(row["detected_at"]),
+                "acknowledged_at": moment(row["acknowledged_at"]),
+                "diagnosing_at": moment(row["diagnosing_at"]),
+                "mitigated_at": moment(row["mitigated_at"]),
+                "resolved_at": moment(row["resolved_at"]),
+                "reviewed_at": moment(row["reviewed_at"]),
+                "ack_due_at": moment(row["ack_due_at"]),
+                "sla_breached_at": moment(row["sla_breached_at"]),
+                "sla_breached": breached,
+                "source": row["source"],
+                "dedup_key": row["dedup_key"],
+                "integration": row["integration_name"],
+                "occurrences": row["occurrences"],
+                "last_seen_at": moment(row["last_seen_at"]),
+                "alert_starts_at": moment(row["alert_starts_at"]),
+                "alerts_resolved_at": moment(row["alerts_resolved_at"]),
+                "previous_incident": row["previous_incident_id"],
+                "unrouted": row["unrouted"],
+                "created_at": moment(row["created_at"]),
+                "updated_at": moment(row["updated_at"]),
+            }
+        )
+    return data
 
 
 class IncidentDetailSerializer(IncidentListSerializer):

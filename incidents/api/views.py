@@ -28,6 +28,8 @@ from incidents.api.serializers import (
     ServiceSerializer,
     TimelineEntrySerializer,
     TransitionSerializer,
+    incident_list_represent,
+    incident_list_values,
 )
 from incidents.models import AlertPayload, Incident, Service, Source, Status
 from incidents.services import incident_create, incident_update, note_add
@@ -62,6 +64,11 @@ class IncidentViewSet(
 
     def get_serializer_class(self):
         return IncidentListSerializer if self.action == "list" else IncidentDetailSerializer
+
+    def list(self, request, *args, **kwargs):
+        # IncidentListSerializer's output (and schema), built from plain values of one statement per page.
+        page = self.paginate_queryset(incident_list_values(self.filter_queryset(self.get_queryset())))
+        return self.get_paginated_response(incident_list_represent(page))
 
     def _detail(self, incident, *, code=status.HTTP_200_OK, headers=None):
         fresh = selectors.incidents_for_detail().get(pk=incident.pk)

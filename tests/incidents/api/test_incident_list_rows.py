@@ -1,0 +1,117 @@
+"""The incident list is built from plain values; it must say exactly what IncidentListSerializer says."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.utils import timezone
+from rest_framework.renderers import JSONRenderer
+
+from incidents import lifecycle, selectors
+from incidents.actors import Actor
+from incidents.api.serializers import (
+    INCIDENT_LIST_COLUMNS,
+    IncidentListSerializer,
+    incident_list_represent,
+    incident_list_values,
+)
+from incidents.integrations import integration_create
+from incidents.models import Incident, IntegrationKind, Source
+from tests.factories import IncidentFactory, ServiceFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+URL = "/api/v1/incidents/"
+
+
+@pytest.fixture
+def varied(engineer, manager):
+    """Incidents covering every kind of value a list row holds."""
+    actor = Actor.for_user(engineer)
+    zeta, alpha, mid = ServiceFactory(slug="zeta-api"), ServiceFactory(slug="alpha-db"), ServiceFactory(slug="mid-q")
+    integration, _ = integration_create(name="alertmanager-prod", kind=IntegrationKind.ALERTMANAGER)
+    now = timezone.now()
+
+    plain = IncidentFactory(title="No services, nobody on it")
+    several = IncidentFactory(title="Ünïcödé — “quotes” \u2028 and <html>", services=[zeta, alpha, mid])
+    lifecycle.transition(several, "acknowledged", actor=actor)
+    late = IncidentFactory(severity="P0", services=[mid], detected_at=now - timedelta(hours=3))
+    lifecycle.transition(late, "acknowledged", actor=actor)
+    overdue = IncidentFactory(severity="P1", detected_at=(now - timedelta(hours=2)).replace(microsecond=0))
+    done = IncidentFactory(services=[alpha])
+    lifecycle.transition(done, "resolved", actor=actor, note="rolled back")
+    Incident.objects.filter(pk=several.pk).update(commander=manager)
+    Incident.objects.filter(pk=overdue.pk).update(
+        sla_breached_at=now - timedelta(minutes=5),
+        source=Source.ALERTMANAGER,
+        integration=integration,
+        dedup_key="HighErrorRate|checkout",
+        occurrences=3,
+        last_seen_at=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
+        alert_starts_at=datetime(2026, 1, 2, 3, 4, 5, 678, tzinfo=UTC),
+        alerts_resolved_at=datetime(2026, 1, 2, 4, 0, tzinfo=UTC),
+        previous_incident=done,
+        unrouted=True,
+    )
+    return [plain, several, late, overdue, done]
+
+
+def serializer_output(queryset) -> list[dict]:
+    return IncidentListSerializer(queryset.order_by("-detected_at", "-id"), many=True).data
+
+
+def test_api_list_is_the_serializers_output_byte_for_byte(engineer_api, varied):
+    response = engineer_api.get(URL + "?page_size=100")
+    assert response.status_code == 200
+    expected = serializer_output(selectors.incidents_for_list())
+    assert len(expected) == len(varied)
+    assert response.content.endswith(b'"results":' + JSONRenderer().render(expected) + b"}")
+    assert [row["services"] for row in expected if row["title"].startswith("Ünïcödé")] == [
+        ["alpha-db", "mid-q", "zeta-api"]
+    ]
+
+
+def test_rows_match_the_serializer_in_another_time_zone(varied):
+    queryset = selectors.incidents_for_list().order_by("-detected_at", "-id")
+    with timezone.override("Asia/Kolkata"):
+        rows = incident_list_represent(list(incident_list_values(queryset)))
+        expected = serializer_output(selectors.incidents_for_list())
+    assert JSONRenderer().render(rows) == JSONRenderer().render(expected)
+    assert rows[0]["detected_at"].endswith("+05:30")
+
+
+def test_row_fields_are_the_serializers_in_its_order(varied):
+    rows = incident_list_represent(list(incident_list_values(Incident.objects.all())))
+    assert all(list(row) == IncidentListSerializer.Meta.fields for row in rows)
+    assert "service_slugs" in INCIDENT_LIST_COLUMNS
+
+
+def test_sla_breached_follows_the_serializer(varied):
+    by_title = {row["title"]: row for row in serializer_output(selectors.incidents_for_list())}
+    rows = {row["title"]: row for row in incident_list_represent(list(incident_list_values(Incident.objects.all())))}
+    assert {title: row["sla_breached"] for title, row in rows.items()} == {
+        title: row["sla_breached"] for title, row in by_title.items()
+    }
+    assert sorted(row["sla_breached"] for row in rows.values()) == [False, False, False, True, True]
+
+
+def test_filtered_and_later_pages_match_the_serializer(engineer_api, varied):
+    for query in ("?open=true", "?service=mid-q", "?severity=P1&severity=P0", "?page=1&page_size=2"):
+        body = engineer_api.get(URL + query).json()
+        ids = [row["id"] for row in body["results"]]
+        expected = serializer_output(selectors.incidents_for_list().filter(pk__in=ids))
+        assert body["results"] == expected, query
+        assert ids
+    first = engineer_api.get(URL + "?page_size=2").json()
+    second = engineer_api.get(first["next"]).json()
+    ids = [row["id"] for row in second["results"]]
+    assert second["results"] == serializer_output(selectors.incidents_for_list().filter(pk__in=ids))
+
+
+def test_null_user_names_and_deleted_users(engineer_api, varied):
+    gone = UserFactory(username="left-the-company")
+    incident = varied[0]
+    Incident.objects.filter(pk=incident.pk).update(acknowledged_by=gone)
+    row = next(r for r in engineer_api.get(URL).json()["results"] if r["id"] == incident.pk)
+    assert row["acknowledged_by"] == "left-the-company" and row["commander"] is None
+    gone.delete()
+    row = next(r for r in engineer_api.get(URL).json()["results"] if r["id"] == incident.pk)
+    assert row["acknowledged_by"] is None
