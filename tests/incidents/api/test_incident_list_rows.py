@@ -27,7 +27,7 @@ def varied(engineer, manager):
     """Incidents covering every kind of value a list row holds."""
     actor = Actor.for_user(engineer)
     zeta, alpha, mid = ServiceFactory(slug="zeta-api"), ServiceFactory(slug="alpha-db"), ServiceFactory(slug="mid-q")
-    integration, _ = integration_create(name="alertmanager-prod", kind=IntegrationKind.ALERTMANAGER)
+    integration, _ = integration_create(name='Prom, "prod" {eu} \\ NULL ☃', kind=IntegrationKind.ALERTMANAGER)
     now = timezone.now()
 
     plain = IncidentFactory(title="No services, nobody on it")
@@ -67,6 +67,7 @@ def test_api_list_is_the_serializers_output_byte_for_byte(engineer_api, varied):
     assert [row["services"] for row in expected if row["title"].startswith("Ünïcödé")] == [
         ["alpha-db", "mid-q", "zeta-api"]
     ]
+    assert [row["integration"] for row in expected if row["integration"]] == ['Prom, "prod" {eu} \\ NULL ☃']
 
 
 def test_rows_match_the_serializer_in_another_time_zone(varied):
@@ -81,7 +82,7 @@ def test_rows_match_the_serializer_in_another_time_zone(varied):
 def test_row_fields_are_the_serializers_in_its_order(varied):
     rows = incident_list_represent(list(incident_list_values(Incident.objects.all())))
     assert all(list(row) == IncidentListSerializer.Meta.fields for row in rows)
-    assert "service_slugs" in INCIDENT_LIST_COLUMNS
+    assert "service_slugs" in INCIDENT_LIST_COLUMNS and "detected_at" in INCIDENT_LIST_COLUMNS
 
 
 def test_sla_breached_follows_the_serializer(varied):
