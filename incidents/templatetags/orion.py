@@ -145,9 +145,9 @@ def move_label(to: str, current: str = "") -> str:
 
 @register.filter
 def sort_key(incident) -> str:
-    """The dashboard order as one string: the live-update script inserts rows by comparing these."""
+    """The dashboard order as "rank|deadline in seconds|id": the live-update script inserts rows by comparing these."""
     rank = Severity.values.index(incident.severity)
-    return f"{rank}|{iso(incident.ack_due_at)}|{incident.pk:012d}"
+    return f"{rank}|{int(incident.ack_due_at.timestamp())}|{incident.pk}"
 
 
 @register.filter

@@ -1,5 +1,5 @@
 /* Dashboard live updates: ask for what changed since the last answer, patch rows in place.
- * Rows come from the same template as the page (_incident_row.html); a row whose version the page
+ * Rows come from the same template as the page (_incident_rows.html); a row whose version the page
  * already shows is skipped. A new unacknowledged P0/P1 marks the title (and beeps, if sound is on). */
 (function () {
   "use strict";
@@ -16,13 +16,43 @@
     return Array.prototype.slice.call(tbody.querySelectorAll("tr.incident-row"));
   }
 
+  /* data-sort is "severity rank|deadline (s)|id": numbers, compared in turn. */
+  function sortKey(row) {
+    return row.dataset.sort.split("|").map(Number);
+  }
+
+  function comesAfter(key, other) {
+    for (var i = 0; i < key.length; i++) {
+      if (other[i] !== key[i]) return other[i] > key[i];
+    }
+    return false;
+  }
+
   function place(row) {
-    var key = row.dataset.sort;
+    var key = sortKey(row);
     var before = rows().find(function (other) {
-      return other.dataset.sort > key;
+      return comesAfter(key, sortKey(other));
     });
     tbody.insertBefore(row, before || null);
   }
+
+  function absolute(ms) {
+    return new Date(ms).toISOString().slice(0, 16).replace("T", " ") + " UTC";
+  }
+
+  /* Tooltips the rows leave to the script (a hundred rows of markup): when it was detected, and the
+   * acknowledgement deadline with its target (deadline minus detection). */
+  function describe(row) {
+    var time = row.querySelector("time[data-relative]");
+    var detected = time ? Date.parse(time.dateTime) : NaN;
+    if (!isNaN(detected)) time.title = "Detected " + absolute(detected);
+    var sla = row.querySelector("[data-ack-due]");
+    var due = sla ? Date.parse(sla.dataset.ackDue) : NaN;
+    if (isNaN(due)) return;
+    var target = isNaN(detected) ? "" : " within " + Orion.span((due - detected) / 1000) + " of detection,";
+    sla.title = "Acknowledge" + target + " by " + absolute(due);
+  }
+  rows().forEach(describe);
 
   function syncEmptyState() {
     var empty = document.getElementById("empty-state");
@@ -130,6 +160,7 @@
             row.classList.add("is-new");
             if ((row.dataset.severity === "P0" || row.dataset.severity === "P1") && row.dataset.status === "detected") cue(row);
           }
+          describe(row);
           place(row);
           changed = true;
         });

@@ -241,18 +241,22 @@
     return match ? decodeURIComponent(match[1]) : "";
   }
 
-  /* Forms marked data-enhance: post with fetch, announce the answer, let the page apply it. */
+  /* Forms marked data-enhance: post with fetch, announce the answer, let the page apply it.
+   * A button elsewhere on the page may submit the form (form="…") to its own address (formaction). */
   document.addEventListener("submit", function (event) {
     var form = event.target;
     if (!form.matches || !form.matches("form[data-enhance]") || !window.fetch) return;
     event.preventDefault();
-    var buttons = form.querySelectorAll("button");
+    var submitter = event.submitter;
+    var action = submitter && submitter.hasAttribute("formaction") ? submitter.formAction : form.action;
+    var buttons = Array.prototype.slice.call(form.querySelectorAll("button"));
+    if (submitter && buttons.indexOf(submitter) === -1) buttons.push(submitter);
     buttons.forEach(function (b) {
       b.disabled = true;
       b.classList.add("is-busy");
     });
     var data = new FormData(form);
-    fetch(form.action, {
+    fetch(action, {
       method: "POST",
       body: data,
       credentials: "same-origin",
@@ -263,6 +267,7 @@
         if (response.redirected || type.indexOf("json") === -1) {
           // A login redirect, a CSRF or permission page, a server error: let the browser show it.
           form.removeAttribute("data-enhance");
+          form.action = action;
           HTMLFormElement.prototype.submit.call(form);
           return;
         }

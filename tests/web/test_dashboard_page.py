@@ -81,3 +81,47 @@ def test_assets_are_local_and_scripts_not_inline(viewer_client, incident):
         assert re.findall(r"<script(?![^>]*\bsrc=)[^>]*>", html) == []
         assert " onclick=" not in html and " onchange=" not in html
         assert "script-src 'self'" in response["Content-Security-Policy"]
+
+
+@pytest.mark.django_db
+def test_a_page_of_a_hundred_unacknowledged_rows_stays_under_100_kb(viewer_client, engineer_client):
+    services = [ServiceFactory(slug=f"service-{n}") for n in range(200)]
+    long_ago = timezone.now() - timedelta(days=3)
+    for n in range(101):  # the worst case: every row counting past its deadline, one page full
+        IncidentFactory(title=f"HighErrorRate on service-{n} ({n})", severity="P0", services=[services[n]],
+                        detected_at=long_ago)  # fmt: skip
+    page = viewer_client.get("/").content
+    assert page.decode().count('class="incident-row"') == 100 and "SLA breached" in page.decode()
+    assert len(page) < 100_000, len(page)
+    html = engineer_client.get("/").content.decode()
+    assert html.count("<form") == 3  # filters, the one acknowledge form, sign out
+    assert html.count("csrfmiddlewaretoken") == 2  # the acknowledge form and sign out, not one per row
+    assert html.count('<button form="ack" formaction="/incidents/') == 100
+
+
+@pytest.mark.django_db
+def test_every_icon_a_row_uses_is_defined_in_the_page(engineer_client, engineer):
+    actor = Actor.for_user(engineer)
+    IncidentFactory(severity="P1")  # counting down
+    IncidentFactory(severity="P1", detected_at=timezone.now() - timedelta(hours=2))  # breached
+    for status in ("acknowledged", "diagnosing", "mitigated"):
+        lifecycle.transition(IncidentFactory(severity="P2"), status, actor=actor, note="rolled back")  # SLA met
+    late = IncidentFactory(severity="P3", detected_at=timezone.now() - timedelta(days=2))
+    lifecycle.transition(late, "acknowledged", actor=actor)  # SLA missed
+    html = engineer_client.get("/").content.decode()
+    used = set(re.findall(r'<use href="#(i-[\w-]+)"/>', html))
+    defined = set(re.findall(r'<symbol id="(i-[\w-]+)"', html))
+    assert {"i-alert", "i-eye", "i-search", "i-shield", "i-clock", "i-check"} <= used
+    assert used <= defined
+    for state in ("sla-due", "sla-breached", "sla-met", "sla-missed"):
+        assert f"sla {state}" in html, state
+
+
+@pytest.mark.django_db
+def test_service_filter_lists_every_service_and_keeps_the_choice(viewer_client):
+    for slug in ("payments", "checkout", "api"):
+        ServiceFactory(slug=slug)
+    html = viewer_client.get("/", {"service": "checkout"}).content.decode()
+    select = re.search(r'<select name="service" id="id_service">.*?</select>', html, re.S).group(0)
+    assert re.findall(r"<option[^>]*>([\w-]*)", select) == ["Any", "api", "checkout", "payments"]
+    assert "<option selected>checkout" in select and select.count("selected") == 1

@@ -51,7 +51,8 @@ def test_show_more_adds_a_page_at_the_same_query_count(engineer_client, engineer
     assert "Show 100 more" not in response.content.decode()
     # Rows come most severe first, then nearest deadline: the order of the partial index.
     order = [row.split('data-sort="')[1].split('"')[0] for row in html.split('class="incident-row')[1:]]
-    assert order == sorted(order)
+    keys = [tuple(int(part) for part in key.split("|")) for key in order]
+    assert keys == sorted(keys)
 
 
 @pytest.mark.django_db
