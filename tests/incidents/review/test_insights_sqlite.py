@@ -16,13 +16,14 @@ call_command("migrate", verbosity=0)
 from incidents import insights
 from incidents.models import Incident
 t0 = datetime(2026, 11, 2, 10, tzinfo=UTC)
-for minutes, resolved in ((5, 60), (10, 120), (30, 90)):
-    Incident.objects.create(title="x", severity="P1", status="resolved", detected_at=t0,
+for minutes, resolved, title in ((5, 60, "x"), (10, 120, "y"), (30, 90, "z")):
+    Incident.objects.create(title=title, severity="P1", status="resolved", detected_at=t0,
         ack_due_at=t0 + timedelta(minutes=15), acknowledged_at=t0 + timedelta(minutes=minutes),
-        resolved_at=t0 + timedelta(minutes=resolved))
+        resolved_at=t0 + timedelta(minutes=resolved), dedup_key="HighErrorRate" if title != "z" else "")
 period = insights.Period(start=datetime(2026, 11, 1, tzinfo=UTC), end=datetime(2026, 11, 30, tzinfo=UTC))
 data = insights.insights(period=period, now=datetime(2026, 11, 28, tzinfo=UTC))
-print(json.dumps({"p1": data["by_severity"]["P1"], "time_in_state": data["time_in_state"], "weekly": data["weekly"]}))
+print(json.dumps({"p1": data["by_severity"]["P1"], "time_in_state": data["time_in_state"], "weekly": data["weekly"],
+                  "alert_keys": data["recurring"]["alert_keys"]}))
 """
 
 
@@ -39,3 +40,5 @@ def test_insights_on_sqlite(tmp_path):
     assert data["p1"]["sla"]["met"] == 2 and data["p1"]["sla"]["due"] == 3
     assert data["time_in_state"]["detected"] == 900.0
     assert data["weekly"][0]["incidents"]["P1"] == 3
+    assert data["weekly"][0]["week"] == "2026-11-02"
+    assert data["alert_keys"] == [{"integration": None, "key": "HighErrorRate", "count": 2, "title": "y"}]
