@@ -14,7 +14,8 @@ it always cost).
 import base64
 from datetime import datetime
 
-from django.db.models import Q
+from django.db.models import IntegerField, Q
+from django.db.models.expressions import RawSQL
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
@@ -30,11 +31,16 @@ class Pagination(PageNumberPagination):
 COUNT_CAP = 1000
 
 
-def capped_count(queryset) -> tuple[int, bool]:
-    """How many rows, counting at most COUNT_CAP + 1 of them: (count, exact)."""
-    cap = COUNT_CAP
-    found = queryset.order_by().values("pk")[: cap + 1].count()
-    return (found, True) if found <= cap else (cap, False)
+def capped_count(queryset) -> RawSQL:
+    """How many rows ``queryset`` has, counting at most COUNT_CAP + 1 of them, as an expression.
+
+    Annotated on the first page's rows, it is one more scan of at most COUNT_CAP + 1 index
+    entries inside the page's own statement (PostgreSQL runs it once), not a statement of its own.
+    """
+    counted = queryset.order_by().values("pk")[: COUNT_CAP + 1]
+    sql, params = counted.query.get_compiler(using=counted.db).as_sql()
+    count_sql = f"SELECT count(*) FROM ({sql}) counted"  # noqa: S608 (the ORM's own SQL, its values as parameters)
+    return RawSQL(count_sql, params, output_field=IntegerField())  # noqa: S611
 
 
 def cursor_encode(detected_at: datetime, pk: int) -> str:
@@ -56,7 +62,8 @@ def cursor_decode(raw: str) -> tuple[datetime, int]:
 class IncidentPagination(Pagination):
     """Keyset pages in the list's order (``-detected_at``, ``-id``); ``?page=`` falls back to numbered pages.
 
-    Pages rows read with ``values()`` (dicts with ``detected_at`` and ``id``).
+    Pages rows read with ``values()`` (dicts with ``detected_at`` and ``id``); the first page's
+    rows also carry ``list_count``.
     """
 
     cursor_query_param = "cursor"
@@ -73,8 +80,11 @@ class IncidentPagination(Pagination):
             detected_at, pk = cursor_decode(raw)
             queryset = queryset.filter(Q(detected_at__lt=detected_at) | Q(detected_at=detected_at, pk__lt=pk))
         else:
-            self.count, self.count_is_exact = capped_count(queryset)
+            queryset = queryset.annotate(list_count=capped_count(queryset))
         rows = list(queryset.order_by("-detected_at", "-id")[: size + 1])
+        if not raw:
+            found = rows[0]["list_count"] if rows else 0
+            self.count, self.count_is_exact = (found, True) if found <= COUNT_CAP else (COUNT_CAP, False)
         self.has_next = len(rows) > size
         self.rows = rows[:size]
         return self.rows

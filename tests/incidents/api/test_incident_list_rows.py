@@ -116,3 +116,20 @@ def test_null_user_names_and_deleted_users(engineer_api, varied):
     gone.delete()
     row = next(r for r in engineer_api.get(URL).json()["results"] if r["id"] == incident.pk)
     assert row["acknowledged_by"] is None
+
+
+def test_first_page_counts_in_its_own_statement(engineer_api, monkeypatch, django_assert_num_queries):
+    from incidents.api import pagination
+
+    monkeypatch.setattr(pagination, "COUNT_CAP", 4)
+    for _ in range(4):
+        IncidentFactory()
+    engineer_api.get(URL)  # the token's first use is recorded once
+    with django_assert_num_queries(3):  # token with its user, roles, the page with its count
+        body = engineer_api.get(URL + "?page_size=1").json()
+    assert (body["count"], body["count_is_exact"], len(body["results"])) == (4, True, 1)
+    IncidentFactory()
+    body = engineer_api.get(URL + "?page_size=1").json()
+    assert (body["count"], body["count_is_exact"]) == (4, False)
+    body = engineer_api.get(URL + "?severity=P0").json()
+    assert (body["count"], body["count_is_exact"], body["results"], body["next"]) == (0, True, [], None)

@@ -183,7 +183,7 @@ def test_list_query_count_is_constant(engineer_api, engineer, service, django_as
     add(40)
     many = _list_queries(engineer_api, django_assert_max_num_queries, 43)
     assert few == many
-    assert many <= 6
+    assert many <= 3  # token with its user, roles, the page with its count
 
 
 def test_detail_query_count(engineer_api, engineer, service, django_assert_num_queries):
