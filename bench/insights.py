@@ -7,7 +7,9 @@ generate_series, then times, --repeats times each (medians printed):
   - baseline: one plain sequential scan that counts and averages the same rows
     (the least any exact answer over them could cost);
   - a Python loop computing only MTTA per severity over the period's rows (what
-    SQL aggregates avoid), on at most 200,000 rows.
+    SQL aggregates avoid), on at most 200,000 rows;
+then runs insights() once more and prints each SQL statement it sent with its time
+(where the time goes).
 
 Goal (issue 17): insights() over the period < 300 ms and <= 2x the one-scan baseline. Runs are
 interleaved (each round times every variant), medians of --repeats rounds.
@@ -56,6 +58,7 @@ def main() -> None:
     django.setup()
     from django.core.management import call_command
     from django.db import connection
+    from django.test.utils import CaptureQueriesContext
     from django.utils import timezone
 
     from incidents import insights
@@ -130,6 +133,9 @@ def main() -> None:
         runs["python_loop_200k"].append(timed(python_loop))
     med = {k: statistics.median(v) * 1000 for k, v in runs.items()}
     in_period = insights.incidents_in(period).count()
+    with CaptureQueriesContext(connection) as statements:
+        insights.insights(period=period)
+    breakdown = [(float(q["time"]) * 1000, " ".join(q["sql"].split())[:90]) for q in statements.captured_queries]
     lines = [
         f"insights benchmark: {args.incidents:,} incidents ({in_period:,} in the 90-day period), "
         f"{args.repeats} runs, medians",
@@ -139,6 +145,8 @@ def main() -> None:
         f"baseline: one aggregate scan    {med['baseline']:8.0f} ms",
         f"Python loop over 200k rows      {med['python_loop_200k']:8.0f} ms   (MTTA only)",
         f"goal: insights() < 300 ms and <= 2x the one-scan baseline; machine load average {os.getloadavg()[0]:.1f}",
+        f"insights() statements, one more run ({len(breakdown)}):",
+        *(f"  {ms:8.1f} ms  {sql}" for ms, sql in breakdown),
     ]
     print("\n".join(lines))
     ratio = med["insights"] / med["baseline"]
@@ -146,6 +154,7 @@ def main() -> None:
         "benchmark": "insights",
         "medians_ms": {k: round(v, 1) for k, v in med.items()},
         "ratio_to_one_scan": round(ratio, 2),
+        "statements_ms": [round(ms, 1) for ms, _ in breakdown],
         "goals_met": {"under_300_ms": med["insights"] < 300, "within_2x_one_scan": ratio <= 2.0},
         "load_average": os.getloadavg()[0],
     }
