@@ -19,6 +19,15 @@ class IncidentFilter(django_filters.FilterSet):
         model = Incident
         fields = ["status", "severity", "service", "open", "source", "dedup_key"]
 
+    def get_form_class(self):
+        # The form's fields follow from the filters' declarations alone (their querysets are
+        # fixed, not per request): built once per class, not on every list request.
+        form_class = type(self).__dict__.get("_form_class")
+        if form_class is None:
+            form_class = super().get_form_class()
+            type(self)._form_class = form_class
+        return form_class
+
     def filter_open(self, queryset, name, value):
         if value is None:
             return queryset

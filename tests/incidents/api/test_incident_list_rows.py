@@ -133,3 +133,10 @@ def test_first_page_counts_in_its_own_statement(engineer_api, monkeypatch, djang
     assert (body["count"], body["count_is_exact"]) == (4, False)
     body = engineer_api.get(URL + "?severity=P0").json()
     assert (body["count"], body["count_is_exact"], body["results"], body["next"]) == (0, True, [], None)
+
+
+def test_service_filter_knows_services_added_after_the_first_list(engineer_api):
+    assert engineer_api.get(URL + "?service=added-later").status_code == 400
+    incident = IncidentFactory(services=[ServiceFactory(slug="added-later")])
+    body = engineer_api.get(URL + "?service=added-later").json()
+    assert [row["id"] for row in body["results"]] == [incident.pk]
