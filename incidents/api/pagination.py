@@ -73,12 +73,19 @@ class IncidentPagination(Pagination):
         self.count, self.count_is_exact = None, None
         self.keyset = "page" not in request.query_params
         if not self.keyset:
-            return super().paginate_queryset(queryset, request, view)
+            # The page's ids by offset, then its rows: the rows' subqueries run for one page,
+            # not for every row the offset skips (nor for every row counted).
+            ids = [row["pk"] for row in super().paginate_queryset(queryset.values("pk"), request, view)]
+            return list(queryset.filter(pk__in=ids).order_by("-detected_at", "-id"))
         size = self.get_page_size(request)
         raw = request.query_params.get(self.cursor_query_param)
         if raw:
             detected_at, pk = cursor_decode(raw)
-            queryset = queryset.filter(Q(detected_at__lt=detected_at) | Q(detected_at=detected_at, pk__lt=pk))
+            # "detected_at <= X" on its own is what lets the index scan start at the cursor
+            # (the OR alone is a filter: it read every row before the cursor).
+            queryset = queryset.filter(
+                Q(detected_at__lte=detected_at), Q(detected_at__lt=detected_at) | Q(detected_at=detected_at, pk__lt=pk)
+            )
         else:
             queryset = queryset.annotate(list_count=capped_count(queryset))
         rows = list(queryset.order_by("-detected_at", "-id")[: size + 1])

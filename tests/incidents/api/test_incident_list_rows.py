@@ -95,7 +95,8 @@ def test_sla_breached_follows_the_serializer(varied):
 
 
 def test_filtered_and_later_pages_match_the_serializer(engineer_api, varied):
-    for query in ("?open=true", "?service=mid-q", "?severity=P1&severity=P0", "?page=1&page_size=2"):
+    queries = ("?open=true", "?service=mid-q", "?severity=P1&severity=P0", "?page=1&page_size=2", "?page=3&page_size=2")
+    for query in queries:
         body = engineer_api.get(URL + query).json()
         ids = [row["id"] for row in body["results"]]
         expected = serializer_output(selectors.incidents_for_list().filter(pk__in=ids))
@@ -140,3 +141,25 @@ def test_service_filter_knows_services_added_after_the_first_list(engineer_api):
     incident = IncidentFactory(services=[ServiceFactory(slug="added-later")])
     body = engineer_api.get(URL + "?service=added-later").json()
     assert [row["id"] for row in body["results"]] == [incident.pk]
+
+
+def test_cursor_pages_walk_incidents_detected_at_the_same_moment(engineer_api):
+    moment = timezone.now() - timedelta(hours=1)
+    same = [IncidentFactory(detected_at=moment) for _ in range(3)]
+    newer, older = IncidentFactory(), IncidentFactory(detected_at=moment - timedelta(seconds=1))
+    seen, url = [], URL + "?page_size=1"
+    while url:
+        page = engineer_api.get(url).json()
+        seen += [row["id"] for row in page["results"]]
+        url = page["next"]
+    assert seen == [newer.pk, *sorted((i.pk for i in same), reverse=True), older.pk]
+
+
+def test_numbered_page_reads_ids_then_rows(engineer_api, django_assert_num_queries):
+    incidents = [IncidentFactory() for _ in range(5)]
+    engineer_api.get(URL)
+    with django_assert_num_queries(5):  # token with its user, roles, count, the page's ids, its rows
+        body = engineer_api.get(URL + "?page=2&page_size=2").json()
+    newest_first = sorted(incidents, key=lambda i: (i.detected_at, i.pk), reverse=True)
+    assert [row["id"] for row in body["results"]] == [i.pk for i in newest_first[2:4]]
+    assert (body["count"], body["count_is_exact"]) == (5, True) and body["next"] and body["previous"]
