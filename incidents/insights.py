@@ -8,9 +8,10 @@ as an SLA breach.
 The period's rows are read once for every per-severity, per-week and time-in-state
 figure: sums and counts per (week, severity), added up here. On PostgreSQL the same
 statement collects each cell's MTTA and MTTR values and takes the medians with
-percentile_cont; on the embedded SQLite database the medians are computed in Python
-over the period's rows. Spans are summed as intervals (exact, converted to seconds
-once per cell), so the per-row work stays small.
+percentile_cont, spans are summed as exact intervals (converted to seconds once per
+cell) and weeks are binned with date_bin, whose groups the planner can count
+(statistics made by migration 0012). On the embedded SQLite database the medians are
+computed in Python over the period's rows. The recurring alert keys are a second scan.
 """
 
 import statistics
