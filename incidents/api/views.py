@@ -65,6 +65,12 @@ class IncidentViewSet(
     def get_serializer_class(self):
         return IncidentListSerializer if self.action == "list" else IncidentDetailSerializer
 
+    def filter_queryset(self, queryset):
+        # A list asked for without filters: the filter set would only validate an empty form.
+        if self.action == "list" and not self.request.query_params.keys() & IncidentFilter.base_filters.keys():
+            return queryset
+        return super().filter_queryset(queryset)
+
     def list(self, request, *args, **kwargs):
         # IncidentListSerializer's output (and schema), built from plain values of one statement per page.
         page = self.paginate_queryset(incident_list_values(self.filter_queryset(self.get_queryset())))

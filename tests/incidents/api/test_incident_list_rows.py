@@ -163,3 +163,10 @@ def test_numbered_page_reads_ids_then_rows(engineer_api, django_assert_num_queri
     newest_first = sorted(incidents, key=lambda i: (i.detected_at, i.pk), reverse=True)
     assert [row["id"] for row in body["results"]] == [i.pk for i in newest_first[2:4]]
     assert (body["count"], body["count_is_exact"]) == (5, True) and body["next"] and body["previous"]
+
+
+def test_filters_still_apply_beside_paging_parameters(engineer_api, varied):
+    assert engineer_api.get(URL + "?page_size=2&severity=P9").status_code == 400
+    body = engineer_api.get(URL + "?page_size=10&severity=P0").json()
+    assert [row["severity"] for row in body["results"]] == ["P0"]
+    assert len(engineer_api.get(URL + "?page_size=10&unknown=1").json()["results"]) == len(varied)
