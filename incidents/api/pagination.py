@@ -5,10 +5,10 @@ grows for years, pages by keyset (``IncidentPagination``): ``next`` carries an
 opaque ``cursor`` (the last row's ``detected_at`` and ``id``, the list's
 order), so every page is one index range scan however deep it is, and no page
 counts the whole table. ``count`` is given on the first page (counted inside
-that page's own statement), exact up to ``COUNT_CAP`` and otherwise ``COUNT_CAP``
-with ``count_is_exact: false``; pages reached by ``cursor`` answer ``count: null``. ``?page=N`` still works as
-before for existing clients (offset paging with an exact count: it costs what
-it always cost).
+that page's own statement), exact up to ``COUNT_CAP`` and otherwise
+``COUNT_CAP`` with ``count_is_exact: false``; pages reached by ``cursor`` answer
+``count: null``. ``?page=N`` still works as before for existing clients (offset
+paging with an exact count: it costs what it always cost).
 """
 
 import base64
