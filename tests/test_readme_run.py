@@ -66,6 +66,41 @@ def test_run_command_serves_the_dashboard_api(embedded_env, tmp_path):
         assert response.json()["count"] >= 3
         assert requests.get(f"{base}/readyz", timeout=10).json()["checks"] == {"database": "ok", "broker": "ok"}
 
+        # Alertmanager on SQLite: a new key opens an incident (escalated by the demo's default policy),
+        # the same delivery again is a repeat, a later firing attaches to it.
+        am_token = subprocess.run(
+            [python, "manage.py", "create_integration", "smoke-am", "--kind", "alertmanager"],
+            cwd=ROOT, env=embedded_env, check=True, capture_output=True, text=True,
+        ).stdout.strip().splitlines()[-1]  # fmt: skip
+
+        def deliver(starts: str, fingerprint: str) -> dict:
+            alert = {
+                "status": "firing", "labels": {"alertname": "DiskFull", "service": "task-service"},
+                "annotations": {}, "startsAt": starts, "endsAt": "0001-01-01T00:00:00Z", "generatorURL": "",
+                "fingerprint": fingerprint,
+            }  # fmt: skip
+            body = {
+                "version": "4",
+                "groupKey": "smoke-disk",
+                "status": "firing",
+                "receiver": "orion",
+                "alerts": [alert],
+            }
+            answer = requests.post(
+                f"{base}/api/v1/integrations/alertmanager/", json=body,
+                headers={"Authorization": f"Bearer {am_token}"}, timeout=10,
+            )  # fmt: skip
+            assert answer.status_code == 200, answer.text
+            return answer.json()["outcomes"][0]
+
+        opened = deliver("2026-11-28T14:00:00Z", "fp-1")
+        assert opened["action"] == "opened"
+        assert deliver("2026-11-28T14:00:00Z", "fp-1") == {**opened, "action": "repeat"}
+        assert deliver("2026-11-28T14:05:00Z", "fp-2") == {**opened, "action": "attached"}
+        url = f"{base}/api/v1/incidents/{opened['incident']}/timeline/"
+        kinds = [e["kind"] for e in requests.get(url, headers=headers, timeout=10).json()["results"]]
+        assert "escalation" in kinds and "alert_fired" in kinds, kinds
+
         # The periodic SLA job runs in embedded mode too: an overdue P0 gets its breach.
         detected = (datetime.now(UTC) - timedelta(minutes=10)).isoformat()
         created = requests.post(

@@ -59,11 +59,16 @@ def cursor_decode(raw: str) -> tuple[datetime, int]:
         raise ValidationError({"cursor": ["Not a cursor from a previous page's next link."]}) from exc
 
 
+def _value(row, name: str):
+    return row[name] if isinstance(row, dict) else getattr(row, name)
+
+
 class IncidentPagination(Pagination):
     """Keyset pages in the list's order (``-detected_at``, ``-id``); ``?page=`` falls back to numbered pages.
 
-    Pages rows read with ``values()`` (dicts with ``detected_at`` and ``id``); the first page's
-    rows also carry ``list_count``.
+    Pages rows read with ``values()`` (dicts with ``detected_at`` and ``id``, as the API's list
+    reads them on PostgreSQL) or model instances (SQLite); the first page's rows also carry
+    ``list_count``.
     """
 
     cursor_query_param = "cursor"
@@ -90,7 +95,7 @@ class IncidentPagination(Pagination):
             queryset = queryset.annotate(list_count=capped_count(queryset))
         rows = list(queryset.order_by("-detected_at", "-id")[: size + 1])
         if not raw:
-            found = rows[0]["list_count"] if rows else 0
+            found = _value(rows[0], "list_count") if rows else 0
             self.count, self.count_is_exact = (found, True) if found <= COUNT_CAP else (COUNT_CAP, False)
         self.has_next = len(rows) > size
         self.rows = rows[:size]
@@ -112,7 +117,7 @@ class IncidentPagination(Pagination):
         if self.has_next:
             last = self.rows[-1]
             next_link = replace_query_param(
-                url, self.cursor_query_param, cursor_encode(last["detected_at"], last["id"])
+                url, self.cursor_query_param, cursor_encode(_value(last, "detected_at"), _value(last, "id"))
             )
         return Response(
             {
