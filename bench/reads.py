@@ -8,7 +8,8 @@ gets 500 of them), then measures in interleaved rounds, in process through Djang
   api_all_first      GET /api/v1/incidents/
   api_all_deep       GET /api/v1/incidents/?cursor=… (the page after row 90,000)
   api_all_page_deep  GET /api/v1/incidents/?page=1800 (numbered pages, kept for old clients)
-  dashboard          GET /  (the open incidents, most urgent first)
+  dashboard          GET /  (the open incidents, most urgent first), as the viewer
+  dashboard_engineer GET /  as an engineer: every unacknowledged row has an Ack button
   incident_500       GET /incidents/<id>/ for the incident with 500 timeline entries
   insights_api       GET /api/v1/insights/
   insights_page      GET /insights/
@@ -195,6 +196,11 @@ def main() -> None:
     user.groups.add(Group.objects.get(name="viewer"))
     client = Client()
     client.force_login(user)
+    engineer, _ = User.objects.get_or_create(username="bench-engineer")
+    engineer.groups.add(Group.objects.get(name="engineer"))
+    engineer_client = Client()
+    engineer_client.force_login(engineer)
+    clients = {"dashboard_engineer": engineer_client}
     deep = Incident.objects.order_by("-detected_at", "-id").values("detected_at", "pk")[90_000]
     urls = {
         "bare": "/healthz",
@@ -203,6 +209,7 @@ def main() -> None:
         "api_all_deep": "/api/v1/incidents/?cursor=" + cursor_encode(deep["detected_at"], deep["pk"]),
         "api_all_page_deep": "/api/v1/incidents/?page=1800",
         "dashboard": "/",
+        "dashboard_engineer": "/",
         "incident_500": f"/incidents/{busy}/",
         "insights_api": "/api/v1/insights/",
         "insights_page": "/insights/",
@@ -210,17 +217,17 @@ def main() -> None:
     statements, sizes = {}, {}
     for name, url in urls.items():
         with CaptureQueriesContext(connection) as ctx:
-            response = client.get(url)
+            response = clients.get(name, client).get(url)
         if response.status_code != 200:
             raise SystemExit(f"{url}: {response.status_code} {response.content[:300]!r}")
         statements[name], sizes[name] = len(ctx.captured_queries), len(response.content)
-        client.get(url)
+        clients.get(name, client).get(url)
     timings: dict[str, list[float]] = {name: [] for name in urls}
     names = list(urls)
     for rnd in range(args.rounds):
         for name in names[rnd % len(names) :] + names[: rnd % len(names)]:
             started = time.perf_counter()
-            client.get(urls[name])
+            clients.get(name, client).get(urls[name])
             timings[name].append((time.perf_counter() - started) * 1000)
         progress("rounds", rnd + 1, args.rounds)
 
@@ -239,8 +246,8 @@ def main() -> None:
         "api_open_first": figures["api_open_first"]["p50_ms"] <= list_goal,
         "api_all_first": figures["api_all_first"]["p50_ms"] <= list_goal,
         "api_all_deep": figures["api_all_deep"]["p50_ms"] <= list_goal,
-        "dashboard_p95": figures["dashboard"]["p95_ms"] < 100,
-        "dashboard_size": figures["dashboard"]["bytes"] < 100_000,
+        "dashboard_p95": max(figures[name]["p95_ms"] for name in ("dashboard", "dashboard_engineer")) < 100,
+        "dashboard_size": max(figures[name]["bytes"] for name in ("dashboard", "dashboard_engineer")) < 100_000,
         "insights_api": figures["insights_api"]["p50_ms"] < 300,
     }
     print(

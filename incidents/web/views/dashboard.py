@@ -1,14 +1,8 @@
 """The dashboard (/): open incidents by severity and deadline, kept current by a poller."""
 
-import functools
-import re
-from pathlib import Path
-
-from django.contrib.staticfiles import finders
 from django.http import JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
-from django.utils.safestring import mark_safe
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
@@ -23,9 +17,6 @@ DASHBOARD_PAGE = 100
 DASHBOARD_MAX = 1000
 # More changed rows than this in one poll: the page reloads instead of patching.
 CHANGES_LIMIT = 200
-# The icons the rows draw (status, SLA, acknowledge), defined once in the page as "#i-<name>":
-# every row then refers to "#i-alert" rather than to the sprite file's hashed address.
-ROW_ICONS = ("alert", "eye", "search", "shield", "check", "clock")
 
 
 @require_GET
@@ -54,24 +45,11 @@ def dashboard(request):
             "filter_form": filter_form,
             "service_slugs": service_field.queryset.values_list(service_field.to_field_name, flat=True),
             "service_chosen": filter_form.data.get("service", ""),
-            "row_icons": row_icon_sprite(),
             "filtered": bool(filters),
             "cursor": cursor,
             "can_act": can_act(request.user),
         },
     )
-
-
-@functools.cache
-def row_icon_sprite() -> str:
-    """The symbols of ROW_ICONS from the project's sprite, renamed ``i-<name>``, in one hidden ``<svg>``."""
-    sprite = Path(finders.find("img/icons.svg")).read_text()
-    symbols = {
-        match["name"]: match["body"]
-        for match in re.finditer(r'<symbol id="(?P<name>[\w-]+)"(?P<body>.*?</symbol>)', sprite, re.S)
-    }
-    defined = "".join(f'<symbol id="i-{name}"{symbols[name]}' for name in ROW_ICONS)
-    return mark_safe(f'<svg class="visually-hidden" aria-hidden="true">{defined}</svg>')  # noqa: S308  (our own file)
 
 
 def _rows_to_show(raw: str | None) -> int:

@@ -1,4 +1,4 @@
-"""The dashboard's compact rows: icons from the page's own symbols, tooltips filled in by the script,
+"""The dashboard's compact rows: icons drawn by the stylesheet, tooltips filled in by the script,
 one acknowledge form shared by every row (with and without JavaScript), labels at 375 px."""
 
 import re
@@ -18,13 +18,19 @@ def test_row_icons_draw_and_tooltips_name_the_deadline(page, live_server, sign_i
     UserFactory(username="erin", role="engineer")
     sign_in(page, "erin")
     row = page.locator(f"#incident-{board['p1'].pk}")
-    unresolved = page.evaluate(
-        """() => [...document.querySelectorAll('#incident-rows use')]
-             .map(use => use.getAttribute('href')).filter(href => !document.querySelector(href))"""
+    icons = page.evaluate(
+        """() => [...document.querySelectorAll('#incident-rows :is(.status, .sla:not(.sla-none), button)')].map(el => {
+             const drawn = getComputedStyle(el, '::before');
+             return [el.className || el.tagName, drawn.maskImage || drawn.webkitMaskImage, drawn.width, drawn.height];
+           })"""
     )
-    assert unresolved == []
-    box = row.locator(".status svg").bounding_box()
-    assert box and 10 <= box["width"] <= 24 and 10 <= box["height"] <= 24
+    assert icons, "no rows"
+    for name, image, width, height in icons:
+        assert image.startswith('url("data:image/svg+xml,'), (name, image)
+        assert 10 <= float(width.removesuffix("px")) <= 24 and 10 <= float(height.removesuffix("px")) <= 24, name
+    box = row.locator(".status").bounding_box()
+    label = row.locator(".status").evaluate("el => el.textContent")
+    assert box and label == "Detected" and box["width"] > 20  # the icon takes room beside its label
     sla_title = re.compile(r"^Acknowledge within 15 min of detection, by \d{4}-\d\d-\d\d \d\d:\d\d UTC$")
     expect(row.locator(".sla")).to_have_attribute("title", sla_title)
     expect(row.locator("time")).to_have_attribute("title", re.compile(r"^Detected \d{4}-\d\d-\d\d \d\d:\d\d UTC$"))
@@ -47,11 +53,11 @@ def test_acknowledge_by_keyboard_from_a_row(page, live_server, sign_in):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_acknowledge_from_a_row_without_javascript(browser, live_server, sign_in):
+def test_acknowledge_from_a_row_without_javascript(new_context, live_server, sign_in):
     UserFactory(username="erin", role="engineer")
     other = IncidentFactory(title="Search slow", severity="P3")
     incident = IncidentFactory(title="Webhook deliveries failing", severity="P1")
-    context = browser.new_context(java_script_enabled=False)
+    context = new_context(java_script_enabled=False)
     page = sign_in(context.new_page(), "erin")
     page.goto(f"{live_server.url}/?severity=P1")
     page.get_by_role("button", name=f"Acknowledge INC-{incident.pk}").click()
@@ -60,14 +66,13 @@ def test_acknowledge_from_a_row_without_javascript(browser, live_server, sign_in
     expect(page.locator(f"#incident-{incident.pk} .status")).to_have_text("Acknowledged")
     assert Incident.objects.get(pk=incident.pk).status == "acknowledged"
     assert Incident.objects.get(pk=other.pk).status == "detected"
-    context.close()
 
 
 @pytest.mark.django_db(transaction=True)
-def test_phone_rows_label_commander_and_age(browser, live_server, sign_in):
+def test_phone_rows_label_commander_and_age(new_context, live_server, sign_in):
     UserFactory(username="erin", role="engineer")
     IncidentFactory(title="Checkout 502", severity="P1", detected_at=timezone.now() - timedelta(minutes=3))
-    context = browser.new_context(viewport=PHONE)
+    context = new_context(viewport=PHONE)
     page = sign_in(context.new_page(), "erin")
     labels = page.evaluate(
         """() => [...document.querySelectorAll('#incident-rows tr:first-child td')]
@@ -77,4 +82,3 @@ def test_phone_rows_label_commander_and_age(browser, live_server, sign_in):
     assert all(label in ("none", "normal") for n, label in enumerate(labels) if n not in (4, 5))
     button = page.get_by_role("button", name=re.compile(r"^Acknowledge INC-"))
     assert button.bounding_box()["height"] >= 39  # a finger-sized target
-    context.close()
