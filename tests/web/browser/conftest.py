@@ -15,6 +15,21 @@ PHONE = {"width": 375, "height": 812}
 
 
 @pytest.fixture
+def new_context(browser):
+    """``browser.new_context(**options)``, every context closed when the test ends, passed or failed:
+    a page left open would keep polling the live server through the tests that follow."""
+    contexts = []
+
+    def make(**options):
+        contexts.append(browser.new_context(**options))
+        return contexts[-1]
+
+    yield make
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture
 def sign_in(live_server):
     def go(page, username: str):
         page.goto(f"{live_server.url}/accounts/login/")

@@ -14,13 +14,13 @@ CLICK_ACKNOWLEDGE = """
 
 
 @pytest.mark.django_db(transaction=True)
-def test_two_engineers_acknowledge_at_once(browser, live_server, sign_in):
+def test_two_engineers_acknowledge_at_once(new_context, live_server, sign_in):
     UserFactory(username="erin", role="engineer")
     UserFactory(username="ed", role="engineer")
     incident = IncidentFactory(title="Login page 500s", severity="P0")
     pages = {}
     for name in ("erin", "ed"):
-        page = sign_in(browser.new_context().new_page(), name)
+        page = sign_in(new_context().new_page(), name)
         page.goto(f"{live_server.url}/incidents/{incident.pk}/")
         expect(page.get_by_role("button", name="Acknowledge")).to_be_visible()
         pages[name] = page
@@ -41,5 +41,3 @@ def test_two_engineers_acknowledge_at_once(browser, live_server, sign_in):
 
     assert Incident.objects.get(pk=incident.pk).acknowledged_by.username == winners[0]
     assert TimelineEntry.objects.filter(incident=incident, kind="status_changed").count() == 1
-    for page in pages.values():
-        page.context.close()

@@ -13,9 +13,9 @@ LIVE = 15_000  # ms: the dashboard polls every few seconds
 
 
 @pytest.mark.django_db(transaction=True)
-def test_opt_in_then_a_new_p1_notifies(browser, live_server, sign_in):
+def test_opt_in_then_a_new_p1_notifies(new_context, live_server, sign_in):
     UserFactory(username="erin", role="engineer")
-    context = browser.new_context(permissions=["notifications"])
+    context = new_context(permissions=["notifications"])
     page = sign_in(context.new_page(), "erin")
     toggle = page.locator("#desktop-toggle")
     expect(toggle).to_have_text("Desktop notifications off")
@@ -40,4 +40,3 @@ def test_opt_in_then_a_new_p1_notifies(browser, live_server, sign_in):
     expect(page.locator("#desktop-toggle")).to_have_text("Desktop notifications on")  # remembered
     page.locator("#desktop-toggle").click()
     expect(page.locator("#desktop-toggle")).to_have_text("Desktop notifications off")
-    context.close()

@@ -30,8 +30,8 @@ def late_ack(transactional_db):
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 @pytest.mark.parametrize("width", [1024, 1280, 1920])
-def test_header_values_wrap_inside_their_cells(width, scheme, late_ack, browser, live_server, sign_in):
-    context = browser.new_context(viewport={"width": width, "height": 900}, color_scheme=scheme)
+def test_header_values_wrap_inside_their_cells(width, scheme, late_ack, new_context, live_server, sign_in):
+    context = new_context(viewport={"width": width, "height": 900}, color_scheme=scheme)
     page = sign_in(context.new_page(), "erin")
     page.goto(f"{live_server.url}/incidents/{late_ack.pk}/")
     expect(page.locator(".fact-sla")).to_contain_text("SLA missed")
@@ -47,7 +47,6 @@ def test_header_values_wrap_inside_their_cells(width, scheme, late_ack, browser,
         "[...document.querySelectorAll('.facts dd')].filter(dd => dd.scrollWidth > dd.clientWidth + 1).length"
     )
     assert overflowing == 0
-    context.close()
 
 
 @pytest.mark.django_db(transaction=True)
@@ -71,9 +70,9 @@ def test_resolving_as_fixed_never_says_no_report_while_the_timeline_says_drafted
 
 
 @pytest.mark.django_db(transaction=True)
-def test_on_a_phone_the_navigation_is_a_menu_and_the_user_name_shows(browser, live_server, sign_in):
+def test_on_a_phone_the_navigation_is_a_menu_and_the_user_name_shows(new_context, live_server, sign_in):
     UserFactory(username="erin", role="engineer")
-    context = browser.new_context(viewport=PHONE)
+    context = new_context(viewport=PHONE)
     page = sign_in(context.new_page(), "erin")
     menu = page.get_by_role("button", name="Menu")
     expect(menu).to_be_visible()
@@ -91,9 +90,8 @@ def test_on_a_phone_the_navigation_is_a_menu_and_the_user_name_shows(browser, li
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Runbooks").click()
     page.wait_for_url("**/runbooks/")
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
-    context.close()
 
-    wide = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
+    wide = new_context(viewport={"width": 1280, "height": 800}).new_page()
     sign_in(wide, "erin")
     expect(wide.get_by_role("button", name="Menu")).to_be_hidden()
     expect(wide.get_by_role("navigation", name="Main").get_by_role("link", name="Runbooks")).to_be_visible()

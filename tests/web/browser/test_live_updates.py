@@ -51,12 +51,12 @@ def set_visibility(page, state: str):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_second_context_sees_status_change_without_reloading(browser, live_server, sign_in):
+def test_second_context_sees_status_change_without_reloading(new_context, live_server, sign_in):
     UserFactory(username="erin", role="engineer")
     UserFactory(username="vic", role="viewer")
     incident = IncidentFactory(title="Orders API 502", severity="P1")
 
-    actor_context, watcher_context = browser.new_context(), browser.new_context()
+    actor_context, watcher_context = new_context(), new_context()
     actor = sign_in(actor_context.new_page(), "erin")
     dashboard = sign_in(watcher_context.new_page(), "vic")
     watcher = watcher_context.new_page()
@@ -76,8 +76,6 @@ def test_second_context_sees_status_change_without_reloading(browser, live_serve
     expect(watcher.locator("#timeline li.entry-status_changed")).to_contain_text("erin")
     for page in (dashboard, watcher):
         assert_not_reloaded(page)
-    actor_context.close()
-    watcher_context.close()
 
 
 @pytest.mark.django_db(transaction=True)

@@ -15,7 +15,7 @@ from tests.web.browser.conftest import DESKTOP
 
 @pytest.mark.worker
 @pytest.mark.django_db(transaction=True)
-def test_manager_approves_a_report(browser, live_server, sign_in, artifacts, celery_worker_process):
+def test_manager_approves_a_report(new_context, live_server, sign_in, artifacts, celery_worker_process):
     erin = UserFactory(username="erin", role="engineer")
     UserFactory(username="mona", role="manager")
     incident = IncidentFactory(
@@ -24,7 +24,7 @@ def test_manager_approves_a_report(browser, live_server, sign_in, artifacts, cel
     lifecycle.transition(incident, "acknowledged", actor=Actor.for_user(erin), note="on it")
 
     # The engineer resolves it as fixed from the incident page; the report is drafted after the commit.
-    engineer = browser.new_context(viewport=DESKTOP).new_page()
+    engineer = new_context(viewport=DESKTOP).new_page()
     sign_in(engineer, "erin")
     engineer.goto(f"{live_server.url}/incidents/{incident.pk}/")
     engineer.get_by_text("Resolve…").click()
@@ -49,7 +49,7 @@ def test_manager_approves_a_report(browser, live_server, sign_in, artifacts, cel
     expect(engineer.get_by_role("button", name="Approve report")).to_have_count(0)
 
     # The manager opens the queue from the navigation and approves.
-    manager = browser.new_context(viewport=DESKTOP).new_page()
+    manager = new_context(viewport=DESKTOP).new_page()
     sign_in(manager, "mona")
     manager.get_by_role("navigation", name="Main").get_by_role("link", name="Reports").click()
     row = manager.locator("tr.incident-row", has_text="Task DB connection pool exhausted")

@@ -41,7 +41,7 @@ def _sign_in(page, base: str, username: str, password: str) -> None:
 
 
 @pytest.mark.parametrize("name", list(WIDTHS))
-def test_every_page_fits_and_is_kept_as_a_screenshot(name, demo, browser, live_server, artifacts):
+def test_every_page_fits_and_is_kept_as_a_screenshot(name, demo, new_context, live_server, artifacts):
     viewport = WIDTHS[name]
     base = live_server.url
     pages = [
@@ -65,7 +65,7 @@ def test_every_page_fits_and_is_kept_as_a_screenshot(name, demo, browser, live_s
         ("profile", "/profile/"),
         ("not-found", "/no/such/page/"),
     ]
-    context = browser.new_context(viewport=viewport)
+    context = new_context(viewport=viewport)
     page = context.new_page()
     errors = []
     page.on("console", lambda m: errors.append(f"{page.url}: {m.text}") if m.type == "error" else None)
@@ -90,4 +90,3 @@ def test_every_page_fits_and_is_kept_as_a_screenshot(name, demo, browser, live_s
     page.screenshot(path=str(artifacts / f"page-forbidden-{name}.png"), full_page=True)
     assert wide == [], f"scroll sideways at {viewport['width']} px"
     assert [e for e in errors if "403" not in e and "404" not in e] == []
-    context.close()

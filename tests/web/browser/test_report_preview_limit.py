@@ -16,7 +16,7 @@ REFUSED = re.compile(r"\bis-unavailable\b")
 
 
 @pytest.mark.django_db(transaction=True)
-def test_live_preview_explains_an_over_limit_section(browser, live_server, sign_in):
+def test_live_preview_explains_an_over_limit_section(new_context, live_server, sign_in):
     erin = UserFactory(username="erin", role="engineer")
     incident = IncidentFactory(title="Pool exhausted", severity="P1", services=[ServiceFactory(slug="task-service")])
     lifecycle.transition(incident, "resolved", actor=Actor.for_user(erin), resolution="fixed", note="Pool 10 → 20")
@@ -24,7 +24,7 @@ def test_live_preview_explains_an_over_limit_section(browser, live_server, sign_
     # Saved before the limit existed: longer than a section may now be.
     Report.objects.filter(pk=report.pk).update(root_cause="Long write-up. " * 2000)
 
-    page = browser.new_context(viewport=DESKTOP).new_page()
+    page = new_context(viewport=DESKTOP).new_page()
     sign_in(page, "erin")
     page.goto(f"{live_server.url}/incidents/{incident.pk}/report/")
     pane = page.locator('[data-preview-for="id_root_cause"]')

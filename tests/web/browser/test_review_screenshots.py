@@ -42,8 +42,8 @@ def review_data(transactional_db):
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize(("name", "viewport"), [("desktop", DESKTOP), ("375px", PHONE)])
-def test_review_pages_screenshots(name, viewport, review_data, browser, live_server, sign_in, artifacts):
-    context = browser.new_context(viewport=viewport)
+def test_review_pages_screenshots(name, viewport, review_data, new_context, live_server, sign_in, artifacts):
+    context = new_context(viewport=viewport)
     page = context.new_page()
     errors = []
     page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
@@ -62,4 +62,3 @@ def test_review_pages_screenshots(name, viewport, review_data, browser, live_ser
         page.screenshot(path=str(artifacts / f"{slug}-{name}.png"), full_page=True)
         assert_no_sideways_scroll(page, viewport)
     assert errors == []
-    context.close()

@@ -13,9 +13,9 @@ def assert_no_sideways_scroll(page, viewport):
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize(("name", "viewport"), [("desktop", DESKTOP), ("375px", PHONE)])
-def test_dashboard_and_incident_page_screenshots(name, viewport, board, browser, live_server, sign_in, artifacts):
+def test_dashboard_and_incident_page_screenshots(name, viewport, board, new_context, live_server, sign_in, artifacts):
     UserFactory(username="erin", role="engineer")
-    context = browser.new_context(viewport=viewport)
+    context = new_context(viewport=viewport)
     page = context.new_page()
     errors = []
     page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
@@ -34,14 +34,15 @@ def test_dashboard_and_incident_page_screenshots(name, viewport, board, browser,
     page.screenshot(path=str(artifacts / f"incident-{name}.png"), full_page=True)
     assert_no_sideways_scroll(page, viewport)
     assert errors == []
-    context.close()
 
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize(("name", "viewport"), [("desktop", DESKTOP), ("375px", PHONE)])
-def test_other_pages_fit_and_are_kept_as_screenshots(name, viewport, board, browser, live_server, sign_in, artifacts):
+def test_other_pages_fit_and_are_kept_as_screenshots(
+    name, viewport, board, new_context, live_server, sign_in, artifacts
+):
     UserFactory(username="mona", role="manager")
-    context = browser.new_context(viewport=viewport)
+    context = new_context(viewport=viewport)
     page = context.new_page()
     page.goto(f"{live_server.url}/accounts/login/")
     page.screenshot(path=str(artifacts / f"login-{name}.png"), full_page=True)
@@ -68,4 +69,3 @@ def test_other_pages_fit_and_are_kept_as_screenshots(name, viewport, board, brow
     page.get_by_text("Say how it was resolved.").wait_for()
     page.screenshot(path=str(artifacts / f"incident-resolve-errors-{name}.png"), full_page=True)
     assert_no_sideways_scroll(page, viewport)
-    context.close()
