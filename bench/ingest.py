@@ -36,9 +36,8 @@ from pathlib import Path
 
 import psycopg
 import requests
+from common import PG, ROOT, database_fresh, orion_env, process_stop, results_write, server_wait
 
-ROOT = Path(__file__).resolve().parent.parent
-PG = "postgres://postgres@127.0.0.1:5432"
 DB = "orion_bench_ingest"
 
 
@@ -125,14 +124,6 @@ def run(cmd, env, **kwargs):
     return subprocess.run(cmd, cwd=ROOT, env=env, check=True, capture_output=True, text=True, **kwargs)
 
 
-def reset_database():
-    if not DB.startswith("orion_bench"):
-        raise SystemExit("--database must start with orion_bench (it is dropped and created again)")
-    with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {DB}")
-
-
 def post_all(url: str, token: str, bodies: list[bytes], concurrency: int) -> list[int]:
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
 
@@ -209,18 +200,16 @@ def main() -> None:
     DB = args.database
     broker = f"redis://127.0.0.1:6379/{args.redis_db}"
 
-    reset_database()
-    var = Path(os.environ.get("TMPDIR", "/tmp")) / f"orion-bench-{uuid.uuid4().hex[:8]}"  # noqa: S108
+    database_fresh(DB)
     env = {
         **os.environ,
-        "DATABASE_URL": f"{PG}/{DB}",
-        "CELERY_BROKER_URL": broker,
-        "REDIS_URL": broker,
-        "SECRET_KEY": "bench-only-secret-key-0123456789abcdefghijklmnop",
-        "ORION_VAR_DIR": str(var),
-        "LOG_LEVEL": "WARNING",
-        "DATABASE_POOL_MAX_SIZE": "4",
-        "DJANGO_SETTINGS_MODULE": "bench.baseline_settings",
+        **orion_env(
+            DB,
+            broker_db=args.redis_db,
+            REDIS_URL=broker,
+            DATABASE_POOL_MAX_SIZE="4",
+            DJANGO_SETTINGS_MODULE="bench.baseline_settings",
+        ),
     }
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     python = sys.executable
@@ -270,12 +259,7 @@ def main() -> None:
     results: dict[str, list[float]] = {k: [] for k in names}
     use_wrk = shutil.which("wrk") is not None
     try:
-        for _ in range(150):
-            try:
-                requests.get(f"{base}/healthz", timeout=1)
-                break
-            except (requests.ConnectionError, requests.Timeout):
-                time.sleep(0.2)
+        server_wait(base)
         starts = (datetime.now(UTC) - timedelta(minutes=5)).isoformat()
         # Warm up the workers, their connection pools and the baseline views.
         timed(url, am_token, [body([alert(0, key=f"w{i}", starts=starts)], f"warm-{i}") for i in range(50)], 8)
@@ -355,11 +339,7 @@ def main() -> None:
             print(f"round {rep + 1}/{args.repeats}: " + ", ".join(f"{k} {v[-1]:.0f}" for k, v in results.items() if v),
                   flush=True)  # fmt: skip
     finally:
-        web.terminate()
-        try:
-            web.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            web.kill()
+        process_stop(web)
         if worker is not None:
             worker.terminate()
             worker.wait(timeout=30)
@@ -397,12 +377,8 @@ def main() -> None:
         "load_average": os.getloadavg()[0],
     }
     print("\n".join(lines))
-    out = ROOT / "bench" / "results"
-    out.mkdir(exist_ok=True)
-    (out / "ingest.txt").write_text("\n".join(lines) + "\n")
-    print(json.dumps(summary))
+    results_write("ingest", summary, lines)
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(ROOT))
     main()

@@ -18,17 +18,12 @@ Usage: .venv/bin/python bench/insights.py [--incidents 1000000] [--repeats 5] [-
 """
 
 import argparse
-import json
 import os
 import statistics
-import sys
 import time
-from pathlib import Path
 
-import psycopg
+from common import database_fresh, django_start, results_write
 
-ROOT = Path(__file__).resolve().parent.parent
-PG = "postgres://postgres@127.0.0.1:5432"
 DB = "orion_bench_insights"
 
 
@@ -38,24 +33,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--database", default=DB, help="dropped and created again; must start with orion_bench")
     args = parser.parse_args()
-    if not args.database.startswith("orion_bench"):
-        raise SystemExit("--database must start with orion_bench")
-
-    with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {args.database} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {args.database}")
-    os.environ.update(
-        DATABASE_URL=f"{PG}/{args.database}",
-        SECRET_KEY="bench-only-secret-key-0123456789abcdefghijklmnop",  # noqa: S106
-        CELERY_BROKER_URL="redis://127.0.0.1:6379/15",
-        ORION_VAR_DIR=str(Path(os.environ.get("TMPDIR", "/tmp")) / "orion-bench-insights"),  # noqa: S108
-        DJANGO_SETTINGS_MODULE="orion_ops.settings",
-        LOG_LEVEL="WARNING",
-    )
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
+    database_fresh(args.database)
+    django_start(args.database)
     from django.core.management import call_command
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
@@ -158,10 +137,7 @@ def main() -> None:
         "goals_met": {"under_300_ms": med["insights"] < 300, "within_2x_one_scan": ratio <= 2.0},
         "load_average": os.getloadavg()[0],
     }
-    out = ROOT / "bench" / "results"
-    out.mkdir(exist_ok=True)
-    (out / "insights.txt").write_text("\n".join(lines) + "\n")
-    print(json.dumps(summary))
+    results_write("insights", summary, lines)
 
 
 if __name__ == "__main__":

@@ -19,15 +19,12 @@ import io
 import json
 import os
 import statistics
-import sys
 import time
 import uuid
-from pathlib import Path
 
 import psycopg
+from common import PG, database_fresh, django_start, results_write
 
-ROOT = Path(__file__).resolve().parent.parent
-PG = "postgres://postgres@127.0.0.1:5432"
 DB = "orion_bench_intake_profile"
 UPSERT = (
     "INSERT INTO bench_upsert (key, seen, body, last_seen_at) VALUES (%s, 1, %s, now()) "
@@ -54,24 +51,8 @@ def main() -> None:
     parser.add_argument("--deliveries", type=int, default=300, help="per measurement and round")
     parser.add_argument("--database", default=DB, help="dropped and created again; must start with orion_bench")
     args = parser.parse_args()
-    if not args.database.startswith("orion_bench"):
-        raise SystemExit("--database must start with orion_bench")
-    with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {args.database} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {args.database}")
-    os.environ.update(
-        DATABASE_URL=f"{PG}/{args.database}",
-        SECRET_KEY="bench-only-secret-key-0123456789abcdefghijklmnop",  # noqa: S106
-        CELERY_BROKER_URL="redis://127.0.0.1:6379/15",
-        ORION_VAR_DIR=str(Path(os.environ.get("TMPDIR", "/tmp")) / "orion-bench-intake-profile"),  # noqa: S108
-        DJANGO_SETTINGS_MODULE="bench.baseline_settings",
-        ALLOWED_HOSTS="testserver",
-        LOG_LEVEL="WARNING",
-    )
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
+    database_fresh(args.database)
+    django_start(args.database, DJANGO_SETTINGS_MODULE="bench.baseline_settings", ALLOWED_HOSTS="testserver")
     from django.core.management import call_command
     from django.db import connection
     from django.test import Client
@@ -187,10 +168,7 @@ def main() -> None:
         "cpu_ratio_same": round(med["cpu_upsert"] / med["cpu_same"], 3),
         "load_average": load,
     }
-    results = ROOT / "bench" / "results"
-    results.mkdir(exist_ok=True)
-    (results / "intake_profile.json").write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result))
+    results_write("intake_profile", result)
     replay.close()
 
 

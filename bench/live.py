@@ -17,7 +17,6 @@ Usage: .venv/bin/python bench/live.py [--alerts 20] [--dashboards 100] [--second
 """
 
 import argparse
-import json
 import os
 import random
 import re
@@ -31,11 +30,9 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
-import psycopg
 import requests
+from common import ROOT, database_fresh, orion_env, process_stop, results_write, server_wait
 
-ROOT = Path(__file__).resolve().parent.parent
-PG = "postgres://postgres@127.0.0.1:5432"
 PASSWORD = "bench-only-password-0123"  # noqa: S105
 
 
@@ -113,21 +110,11 @@ def main() -> None:
     parser.add_argument("--redis-db", type=int, default=15)
     parser.add_argument("--port", type=int, default=18410)
     args = parser.parse_args()
-    if not args.database.startswith("orion_bench"):
-        raise SystemExit("--database must start with orion_bench (it is dropped and created again)")
-    with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {args.database} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {args.database}")
+    database_fresh(args.database)
     broker = f"redis://127.0.0.1:6379/{args.redis_db}"
     env = {
         **os.environ,
-        "DATABASE_URL": f"{PG}/{args.database}",
-        "CELERY_BROKER_URL": broker,
-        "REDIS_URL": broker,
-        "SECRET_KEY": "bench-only-secret-key-0123456789abcdefghijklmnop",
-        "ORION_VAR_DIR": str(Path(os.environ.get("TMPDIR", "/tmp")) / f"orion-live-{uuid.uuid4().hex[:8]}"),  # noqa: S108
-        "LOG_LEVEL": "WARNING",
-        "DATABASE_POOL_MAX_SIZE": "4",
+        **orion_env(args.database, broker_db=args.redis_db, REDIS_URL=broker, DATABASE_POOL_MAX_SIZE="4"),
     }
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     python = sys.executable
@@ -151,12 +138,7 @@ def main() -> None:
         cwd=ROOT, env=env,
     )  # fmt: skip
     try:
-        for _ in range(150):
-            try:
-                requests.get(f"{base}/healthz", timeout=1)
-                break
-            except (requests.ConnectionError, requests.Timeout):
-                time.sleep(0.2)
+        server_wait(base)
 
         def signed_in() -> requests.Session:
             session = requests.Session()
@@ -221,11 +203,7 @@ def main() -> None:
             rate = (checks[0] - checks_before) / wall
             stop.set()
     finally:
-        web.terminate()
-        try:
-            web.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            web.kill()
+        process_stop(web)
 
     median = statistics.median(latencies)
     p95 = sorted(latencies)[min(len(latencies) - 1, round(0.95 * (len(latencies) - 1)))]
@@ -251,10 +229,7 @@ def main() -> None:
         "goals_met": {"latency_p95": p95 < 2.0, "idle_cost": cost < 0.10},
         "load_average": os.getloadavg()[0],
     }
-    out = ROOT / "bench" / "results"
-    out.mkdir(exist_ok=True)
-    (out / "live.txt").write_text("\n".join(lines) + "\n")
-    print(json.dumps(summary))
+    results_write("live", summary, lines)
 
 
 if __name__ == "__main__":

@@ -6,8 +6,9 @@ gets 500 of them), then measures in interleaved rounds, in process through Djang
 (the full middleware stack, a signed-in viewer), p50 and p95 of:
   api_open_first     GET /api/v1/incidents/?open=true
   api_all_first      GET /api/v1/incidents/
-  api_all_deep       GET /api/v1/incidents/?cursor=… (the page after row 90,000)
-  api_all_page_deep  GET /api/v1/incidents/?page=1800 (numbered pages, kept for old clients)
+  api_all_deep       GET /api/v1/incidents/?cursor=… (the page after row 90,000, or 90 % of
+                     the incidents when --incidents is under 100,000)
+  api_all_page_deep  GET /api/v1/incidents/?page=1800 (the same row by page number, kept for old clients)
   dashboard          GET /  (the open incidents, most urgent first), as the viewer
   dashboard_engineer GET /  as an engineer: every unacknowledged row has an Ack button
   incident_500       GET /incidents/<id>/ for the incident with 500 timeline entries
@@ -24,17 +25,13 @@ Usage: .venv/bin/python bench/reads.py [--rounds 20] [--database orion_bench_rea
 
 import argparse
 import io
-import json
 import os
 import statistics
 import sys
 import time
-from pathlib import Path
 
 import psycopg
-
-ROOT = Path(__file__).resolve().parent.parent
-PG = "postgres://postgres@127.0.0.1:5432"
+from common import PG, database_fresh, django_start, results_write
 
 
 def progress(label: str, done: int, total: int) -> None:
@@ -154,26 +151,9 @@ def main() -> None:
     parser.add_argument("--database", default="orion_bench_reads")
     parser.add_argument("--reuse", action="store_true", help="keep the database a previous run loaded")
     args = parser.parse_args()
-    if not args.database.startswith("orion_bench"):
-        raise SystemExit("--database must start with orion_bench (it is dropped and created again)")
-
     if not args.reuse:
-        with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS {args.database} WITH (FORCE)")
-            conn.execute(f"CREATE DATABASE {args.database}")
-    os.environ.update(
-        DATABASE_URL=f"{PG}/{args.database}",
-        SECRET_KEY="bench-only-secret-key-0123456789abcdefghijklmnop",  # noqa: S106
-        CELERY_BROKER_URL="redis://127.0.0.1:6379/15",
-        ORION_VAR_DIR=str(Path(os.environ.get("TMPDIR", "/tmp")) / "orion-bench-reads"),  # noqa: S108
-        DJANGO_SETTINGS_MODULE="orion_ops.settings",
-        LOG_LEVEL="WARNING",
-        ALLOWED_HOSTS="testserver,127.0.0.1,localhost",
-    )
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
+        database_fresh(args.database)
+    django_start(args.database, ALLOWED_HOSTS="testserver,127.0.0.1,localhost")
     from django.contrib.auth.models import Group, User
     from django.core.management import call_command
     from django.db import connection
@@ -201,13 +181,14 @@ def main() -> None:
     engineer_client = Client()
     engineer_client.force_login(engineer)
     clients = {"dashboard_engineer": engineer_client}
-    deep = Incident.objects.order_by("-detected_at", "-id").values("detected_at", "pk")[90_000]
+    deep_row = min(90_000, Incident.objects.count() * 9 // 10)
+    deep = Incident.objects.order_by("-detected_at", "-id").values("detected_at", "pk")[deep_row]
     urls = {
         "bare": "/healthz",
         "api_open_first": "/api/v1/incidents/?open=true",
         "api_all_first": "/api/v1/incidents/",
         "api_all_deep": "/api/v1/incidents/?cursor=" + cursor_encode(deep["detected_at"], deep["pk"]),
-        "api_all_page_deep": "/api/v1/incidents/?page=1800",
+        "api_all_page_deep": f"/api/v1/incidents/?page={max(1, deep_row // 50)}",  # the same row by number
         "dashboard": "/",
         "dashboard_engineer": "/",
         "incident_500": f"/incidents/{busy}/",
@@ -260,11 +241,8 @@ def main() -> None:
     print(f"goal: API first pages p50 <= 3 x bare + 5 ms = {list_goal:.1f} ms; dashboard p95 < 100 ms, < 100 KB; "
           "insights < 300 ms")  # fmt: skip
     print("met: " + ", ".join(f"{k} {'yes' if v else 'NO'}" for k, v in goals.items()))
-    out = ROOT / "bench" / "results"
-    out.mkdir(exist_ok=True)
     summary = {"benchmark": "reads", "figures": figures, "goals_met": goals, "load_average": os.getloadavg()[0]}
-    (out / "reads.json").write_text(json.dumps(summary, indent=2) + "\n")
-    print(json.dumps(summary))
+    results_write("reads", summary)
 
 
 if __name__ == "__main__":
