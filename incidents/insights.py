@@ -30,50 +30,44 @@ from incidents.models import ActionItem, ActionItemStatus, Incident, Integration
 SEVERITIES = list(Severity.values)
 
 
-class _Seconds(Func):
+class _JuliandaySpan:
+    """``end - start`` of two timestamps, in days on SQLite (``julianday(end) - julianday(start)``),
+    put in each expression's own ``sqlite_template`` as ``%(span)s``."""
+
+    arg_joiner = " - "
+    sqlite_template = "%(span)s"
+
+    def as_sqlite(self, compiler, connection, **extra):
+        template = self.sqlite_template.replace("%(span)s", "(julianday(%(expressions)s))")
+        return self.as_sql(compiler, connection, template=template, arg_joiner=") - julianday(")
+
+
+class _Seconds(_JuliandaySpan, Func):
     """Seconds between two timestamps, per row (the values the medians are taken over)."""
 
     output_field = FloatField()
-    arg_joiner = " - "
+    sqlite_template = "(%(span)s * 86400.0)"
 
     def as_postgresql(self, compiler, connection, **extra):
         return self.as_sql(compiler, connection, template="date_part('epoch', %(expressions)s)")
 
-    def as_sqlite(self, compiler, connection, **extra):
-        return self.as_sql(
-            compiler, connection, template="((julianday(%(expressions)s)) * 86400.0)", arg_joiner=") - julianday("
-        )
 
-
-class _SpanTotal(Aggregate):
+class _SpanTotal(_JuliandaySpan, Aggregate):
     """Seconds from start to end summed over the rows that have both (PostgreSQL sums the exact intervals)."""
 
     function = "SUM"
     output_field = FloatField()
-    arg_joiner = " - "
     template = "EXTRACT(EPOCH FROM %(function)s(%(expressions)s))"
-
-    def as_sqlite(self, compiler, connection, **extra):
-        return self.as_sql(
-            compiler,
-            connection,
-            template="%(function)s((julianday(%(expressions)s)) * 86400.0)",
-            arg_joiner=") - julianday(",
-        )
+    sqlite_template = "%(function)s(%(span)s * 86400.0)"
 
 
-class _SpanCount(Aggregate):
+class _SpanCount(_JuliandaySpan, Aggregate):
     """How many rows have both the start and the end of a span."""
 
     function = "COUNT"
     output_field = IntegerField()
-    arg_joiner = " - "
     template = "%(function)s(%(expressions)s)"
-
-    def as_sqlite(self, compiler, connection, **extra):
-        return self.as_sql(
-            compiler, connection, template="%(function)s(julianday(%(expressions)s))", arg_joiner=") - julianday("
-        )
+    sqlite_template = "%(function)s(%(span)s)"
 
 
 class _Week(TruncWeek):
