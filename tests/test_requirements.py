@@ -137,7 +137,15 @@ def all_uses() -> list[Use]:
     uses += [use for path in commands for use in command_uses(path)]
     uses += settings_uses()
     local = project_modules() | set(sys.stdlib_module_names)
-    return [use for use in uses if use.program or use.name not in local | {INSTALLER}]
+    return [use for use in uses if use.program or not (use.name in local | {INSTALLER} or sibling_module(use))]
+
+
+def sibling_module(use: Use) -> bool:
+    """A module next to the script that imports it, in a folder of scripts (not a package): the script's
+    own folder is first on its ``sys.path`` (``import common`` in bench/reads.py is bench/common.py)."""
+    path = ROOT / use.path
+    sibling = path.with_name(f"{use.name}.py")
+    return sibling != path and sibling.is_file() and not (path.parent / "__init__.py").exists()
 
 
 def programs() -> dict[str, str]:
