@@ -32,13 +32,16 @@ def database_fresh(name: str) -> None:
         conn.execute(f"CREATE DATABASE {name}")
 
 
-def orion_env(database: str, *, broker_db: int = 15, **extra: str) -> dict[str, str]:
+def orion_env(database: str, *, redis_db: int = 15, redis_cache: bool = False, **extra: str) -> dict[str, str]:
     """Settings for Orion Ops on ``database``: a bench-only secret key, quiet logs, the Celery broker on
-    Redis database ``broker_db``, and a var directory named after the database; ``extra`` adds or overrides."""
+    Redis database ``redis_db`` (with ``redis_cache``, the cache too), and a var directory named after the
+    database; ``extra`` adds or overrides."""
+    redis = f"redis://127.0.0.1:6379/{redis_db}"
     return {
         "DATABASE_URL": f"{PG}/{database}",
         "SECRET_KEY": "bench-only-secret-key-0123456789abcdefghijklmnop",
-        "CELERY_BROKER_URL": f"redis://127.0.0.1:6379/{broker_db}",
+        "CELERY_BROKER_URL": redis,
+        **({"REDIS_URL": redis} if redis_cache else {}),
         "ORION_VAR_DIR": str(Path(os.environ.get("TMPDIR", "/tmp")) / database.replace("_", "-")),  # noqa: S108
         "LOG_LEVEL": "WARNING",
         **extra,

@@ -198,15 +198,14 @@ def main() -> None:
     parser.add_argument("--skip-end-to-end", action="store_true", help="leave out (d) and its Celery worker")
     args = parser.parse_args()
     DB = args.database
-    broker = f"redis://127.0.0.1:6379/{args.redis_db}"
 
     database_fresh(DB)
     env = {
         **os.environ,
         **orion_env(
             DB,
-            broker_db=args.redis_db,
-            REDIS_URL=broker,
+            redis_db=args.redis_db,
+            redis_cache=True,
             DATABASE_POOL_MAX_SIZE="4",
             DJANGO_SETTINGS_MODULE="bench.baseline_settings",
         ),
@@ -247,7 +246,7 @@ def main() -> None:
     )  # fmt: skip
     import redis
 
-    redis.Redis.from_url(broker).flushdb()
+    redis.Redis.from_url(env["CELERY_BROKER_URL"]).flushdb()
     worker = None
     if not args.skip_end_to_end:
         worker = subprocess.Popen(

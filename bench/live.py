@@ -111,10 +111,9 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=18410)
     args = parser.parse_args()
     database_fresh(args.database)
-    broker = f"redis://127.0.0.1:6379/{args.redis_db}"
     env = {
         **os.environ,
-        **orion_env(args.database, broker_db=args.redis_db, REDIS_URL=broker, DATABASE_POOL_MAX_SIZE="4"),
+        **orion_env(args.database, redis_db=args.redis_db, redis_cache=True, DATABASE_POOL_MAX_SIZE="4"),
     }
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     python = sys.executable
