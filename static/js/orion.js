@@ -187,7 +187,9 @@
         .then(fn)
         .then(function (changed) {
           delay = changed || busy() ? min : Math.min(max, Math.round(delay * 1.5));
-          Orion.liveStatus("live", "Live");
+          // An answer that arrives after the tab was hidden must not undo "paused".
+          if (hidden()) Orion.liveStatus("paused", "Paused while hidden");
+          else Orion.liveStatus("live", "Live");
         })
         .catch(function (error) {
           if (error instanceof SignedOut) {
@@ -196,7 +198,8 @@
             return;
           }
           delay = Math.min(60000, Math.max(delay * 2, 4000));
-          Orion.liveStatus("error", "Reconnecting…");
+          if (hidden()) Orion.liveStatus("paused", "Paused while hidden");
+          else Orion.liveStatus("error", "Reconnecting…");
         })
         .then(function () {
           running = false;

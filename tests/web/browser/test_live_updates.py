@@ -227,6 +227,40 @@ def test_polling_pauses_while_the_tab_is_hidden(page, live_server, sign_in, wher
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("answer", ["ok", "error"])
+def test_an_answer_arriving_after_the_tab_is_hidden_leaves_it_paused(page, live_server, sign_in, answer):
+    UserFactory(username="erin", role="engineer")
+    incident = IncidentFactory(title="Disk 91% on db-2", severity="P2")
+    endpoint = f"/incidents/{incident.pk}/changes/"
+    held = []
+    pattern = re.compile(re.escape(endpoint))
+    page.route(pattern, lambda route: held.append(route))  # the poll's answer waits until released
+    sign_in(page, "erin")
+    page.clock.install()
+    page.goto(f"{live_server.url}/incidents/{incident.pk}/")
+    page.clock.pause_at(page.evaluate("Date.now()") + 100)
+
+    page.clock.run_for(2_500)  # the first poll leaves, and is held
+    page.wait_for_function("() => true")  # a round trip so the route handler has run
+    assert len(held) == 1
+    set_visibility(page, "hidden")
+    expect(page.locator("#live-status")).to_have_attribute("data-state", "paused")
+
+    with page.expect_response(lambda response: endpoint in response.url):
+        if answer == "ok":
+            held[0].continue_()
+        else:
+            held[0].fulfill(status=503, content_type="application/json", body='{"detail": "Database unavailable"}')
+    page.evaluate("1")
+    expect(page.locator("#live-status")).to_have_attribute("data-state", "paused")
+    page.unroute(pattern)
+
+    with page.expect_request(lambda request: endpoint in request.url):
+        set_visibility(page, "visible")
+    expect(page.locator("#live-status")).to_have_attribute("data-state", "live")
+
+
+@pytest.mark.django_db(transaction=True)
 def test_poller_backs_off_when_idle_and_keeps_pace_while_busy(page, live_server, sign_in):
     UserFactory(username="erin", role="engineer")
     sign_in(page, "erin")
