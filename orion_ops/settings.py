@@ -192,6 +192,16 @@ X_FRAME_OPTIONS = "DENY"
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 
+# Where pages open the dashboards' event stream (orion_ops.events, served by uvicorn): a path the
+# ingress routes to that service ("/dashboard/events/") or a URL on another origin. Empty: pages
+# check the change stamp every second instead.
+LIVE_EVENTS_URL = env_str("LIVE_EVENTS_URL", "")
+if LIVE_EVENTS_URL and (not LIVE_EVENTS_URL.startswith(("/", "http://", "https://")) or "?" in LIVE_EVENTS_URL):
+    raise ImproperlyConfigured(
+        f"LIVE_EVENTS_URL: expected a path or an http(s) URL without a query, got {LIVE_EVENTS_URL!r}"
+    )
+_LIVE_EVENTS_ORIGIN = "/".join(LIVE_EVENTS_URL.split("/")[:3]) if "://" in LIVE_EVENTS_URL else None
+
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": ["'self'"],
@@ -199,7 +209,7 @@ CONTENT_SECURITY_POLICY = {
         # Swagger UI sets inline styles on its elements; scripts stay strict.
         "style-src": ["'self'", "'unsafe-inline'"],
         "img-src": ["'self'", "data:"],
-        "connect-src": ["'self'"],
+        "connect-src": ["'self'", *([_LIVE_EVENTS_ORIGIN] if _LIVE_EVENTS_ORIGIN else [])],
         "font-src": ["'self'"],
         "object-src": ["'none'"],
         "base-uri": ["'self'"],

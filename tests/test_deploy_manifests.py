@@ -51,7 +51,12 @@ def test_only_the_worker_mounts_the_service_account_token():
     tokens = {
         name: d["spec"]["template"]["spec"].get("automountServiceAccountToken", True) for name, d in deployments.items()
     }
-    assert tokens == {"orion-ops-web": False, "orion-ops-worker": True, "orion-ops-beat": False}
+    assert tokens == {
+        "orion-ops-web": False,
+        "orion-ops-events": False,
+        "orion-ops-worker": True,
+        "orion-ops-beat": False,
+    }
     worker = deployments["orion-ops-worker"]["spec"]["template"]["spec"]["containers"][0]
     assert "diagnostics" in " ".join(worker["command"])
     assert deployments["orion-ops-beat"]["spec"]["replicas"] == 1
@@ -221,8 +226,30 @@ def test_the_migrate_job_and_the_service():
     web = by_kind("Deployment")["orion-ops-web"]
     assert service["spec"]["selector"] == web["spec"]["selector"]["matchLabels"]
     (ingress,) = by_kind("Ingress").values()
-    backends = [p["backend"]["service"]["name"] for r in ingress["spec"]["rules"] for p in r["http"]["paths"]]
-    assert backends == ["orion-ops-web"]
+    backends = {
+        p["path"]: p["backend"]["service"]["name"] for r in ingress["spec"]["rules"] for p in r["http"]["paths"]
+    }
+    assert backends == {"/dashboard/events/": "orion-ops-events", "/": "orion-ops-web"}
+
+
+def test_the_event_stream_has_its_service_route_and_setting():
+    """The dashboards' stream runs apart (uvicorn), is probed on its own health path, and pages are told where it is."""
+    from incidents.web.events import EVENTS_PATH, HEALTH_PATH
+
+    events = by_kind("Deployment")["orion-ops-events"]
+    (container,) = events["spec"]["template"]["spec"]["containers"]
+    assert container["command"][:2] == ["uvicorn", "orion_ops.events:application"]
+    port = container["ports"][0]["containerPort"]
+    assert f"--port={port}" in container["command"]
+    for probe in ("readinessProbe", "livenessProbe"):
+        assert container[probe]["httpGet"]["path"] == HEALTH_PATH
+    service = by_kind("Service")["orion-ops-events"]
+    assert service["spec"]["selector"] == events["spec"]["selector"]["matchLabels"]
+    (ingress,) = by_kind("Ingress").values()
+    (route,) = [p for r in ingress["spec"]["rules"] for p in r["http"]["paths"] if p["path"] == EVENTS_PATH]
+    assert route["backend"]["service"]["port"]["name"] == service["spec"]["ports"][0]["name"]
+    (config,) = by_kind("ConfigMap").values()
+    assert config["data"]["LIVE_EVENTS_URL"] == EVENTS_PATH
 
 
 def documented_diagnostics_rules() -> set[tuple[str, str, str]]:

@@ -18,7 +18,7 @@ import yaml
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
-APP_SERVICES = ("web", "worker", "beat", "migrate")
+APP_SERVICES = ("web", "events", "worker", "beat", "migrate")
 
 
 def compose_binary() -> Path:
@@ -148,7 +148,7 @@ def test_stack_has_its_services(services):
     assert {"postgres", "redis", "migrate", "web", "worker", "beat"} <= set(services)
 
 
-@pytest.mark.parametrize("name", ["web", "worker", "postgres", "redis"])
+@pytest.mark.parametrize("name", ["web", "events", "worker", "postgres", "redis"])
 def test_long_running_services_have_healthchecks(services, name):
     healthcheck = services[name].get("healthcheck", {})
 
@@ -347,3 +347,16 @@ def test_kubernetes_runs_the_image_as_its_user():
     uid = [line.split()[1] for line in dockerfile_stages()[-1] if line.upper().startswith("USER ")][-1].split(":")[0]
     for name, doc in by_kind("Deployment").items():
         assert doc["spec"]["template"]["spec"]["securityContext"]["runAsUser"] == int(uid), name
+
+
+def test_events_service_serves_the_stream_pages_are_told_about(services):
+    """The stream's service runs uvicorn on the port that LIVE_EVENTS_URL names, and is probed on /healthz."""
+    from incidents.web.events import EVENTS_PATH, HEALTH_PATH
+
+    events = services["events"]
+    assert events["command"][:2] == ["uvicorn", "orion_ops.events:application"]
+    assert "--port=8001" in events["command"]
+    assert [port["target"] for port in events["ports"]] == [8001]
+    assert any(HEALTH_PATH in part for part in events["healthcheck"]["test"])
+    url = urlsplit(services["web"]["environment"]["LIVE_EVENTS_URL"])
+    assert (url.port, url.path) == (8001, EVENTS_PATH)

@@ -1,5 +1,6 @@
 """The dashboard (/): open incidents by severity and deadline, kept current by a poller."""
 
+from django.conf import settings
 from django.http import JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
@@ -41,6 +42,7 @@ def dashboard(request):
             "more_url": f"{reverse('dashboard')}?{more.urlencode()}" if shown < DASHBOARD_MAX else "",
             "page_size": DASHBOARD_PAGE,
             "stamp_token": live.stamp_token(request.user),
+            "events_url": settings.LIVE_EVENTS_URL,
             "counts": reads.severity_counts(),
             "filter_form": filter_form,
             "service_slugs": service_field.queryset.values_list(service_field.to_field_name, flat=True),
