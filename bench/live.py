@@ -1,23 +1,28 @@
 """Live updates: how soon an alert shows on an open dashboard, and what idle dashboards cost the server.
 
-Serves the app with gunicorn (the same configuration as bench/ingest.py), signs a viewer in, and
-follows the dashboard's own live mechanism as static/js/dashboard.js does: every second it asks
-/dashboard/stamp/?t=<the page's token>; when the stamp moves it asks /dashboard/changes/?since=…
-and looks for the new incident's row. Measures:
+Serves the app with gunicorn (the same configuration as bench/ingest.py) and the dashboards' event
+stream with uvicorn (orion_ops.events, as deployed), signs a viewer in, and follows the dashboard's
+own live mechanisms as static/js/dashboard.js does, each in turn:
+  stream    the page's event stream (data-events-url): on each ``stamp`` event it asks
+            /dashboard/changes/?since=… and looks for the new incident's row;
+  check     the one-second check the page falls back to (no stream configured, or the stream down):
+            every second it asks /dashboard/stamp/?t=<the page's token>, and the changes when it moved.
+Measures, for each:
   latency   --alerts alerts (default 20) POSTed to the Alertmanager webhook at random moments:
             the time from sending the POST to the row arriving (median and p95);
-  idle cost --dashboards idle dashboards (default 100), each checking the stamp every second (and
-            the changes endpoint every 20 s, the poller's back-off ceiling) for --seconds seconds:
-            CPU seconds used by the gunicorn processes per wall second (% of one core), and the
-            same for the server doing nothing (the baseline, measured just before).
+  idle cost --dashboards idle dashboards (default 100) for --seconds seconds, each also asking for
+            the changes every 20 s (the poller's back-off ceiling): CPU seconds used by the gunicorn
+            and uvicorn processes per wall second (% of one core), and the same for the servers doing
+            nothing (the baseline, measured just before).
 Goals (issue 17): latency p95 < 2 s; 100 idle dashboards < 10 % of a core.
 
 Usage: .venv/bin/python bench/live.py [--alerts 20] [--dashboards 100] [--seconds 30]
-       [--database orion_bench_live] [--redis-db 15] [--port 18410]
+       [--database orion_bench_live] [--redis-db 15] [--port 18410] [--events-port 18411]
 """
 
 import argparse
 import os
+import queue
 import random
 import re
 import statistics
@@ -83,12 +88,16 @@ class Dashboard:
         self.session = session
         page = session.get(f"{base}/", timeout=30).text
         self.stamp_url = base + re.search(r'data-stamp-url="([^"]+)"', page)[1].replace("&amp;", "&")
+        self.events_url = re.search(r'data-events-url="([^"]+)"', page)[1].replace("&amp;", "&")
         self.cursor = re.search(r'data-cursor="(\d+)"', page)[1]
         self.stamp = None
+        self.stream = None
 
     def check(self) -> str:
         """One stamp check; the changed rows' HTML when the stamp moved, else ""."""
-        changed = self.session.get(self.stamp_url, timeout=30).json()["changed"]
+        return self.seen(self.session.get(self.stamp_url, timeout=30).json()["changed"])
+
+    def seen(self, changed: int) -> str:
         moved = self.stamp is not None and changed != self.stamp
         self.stamp = changed
         return self.changes() if moved else ""
@@ -97,6 +106,58 @@ class Dashboard:
         data = self.session.get(f"{self.base}/dashboard/changes/", params={"since": self.cursor}, timeout=30).json()
         self.cursor = str(data["cursor"])
         return data.get("rows_html", "")
+
+    def stamps(self):
+        """The event stream's stamp values as they come (the stream stays open; close() ends it)."""
+        self.stream = requests.get(
+            self.events_url, stream=True, timeout=(5, 60), headers={"Accept": "text/event-stream"}
+        )
+        self.stream.raise_for_status()
+        try:
+            for line in self.stream.iter_lines(chunk_size=None, decode_unicode=True):
+                if line.startswith("data: ") and line[6:]:
+                    yield int(line[6:])
+        except (requests.RequestException, AttributeError, ValueError, OSError):
+            return  # closed from another thread
+
+    def close(self):
+        if self.stream is not None:
+            self.stream.close()
+
+
+def percentile_95(values: list[float]) -> float:
+    return sorted(values)[min(len(values) - 1, round(0.95 * (len(values) - 1)))]
+
+
+def latency_check(watcher: Dashboard, send_alert) -> float:
+    """Seconds from an alert's POST to its row, for a page checking the stamp once a second."""
+    sent = time.perf_counter()
+    incident = send_alert()
+    next_check = sent + random.uniform(0, 1)  # noqa: S311  (where in its second the page happens to be)
+    while True:
+        time.sleep(max(0.0, next_check - time.perf_counter()))
+        if f'id="incident-{incident}"' in watcher.check():
+            return time.perf_counter() - sent
+        next_check += 1.0
+        if time.perf_counter() - sent > 30:
+            raise SystemExit("an alert did not show within 30 s")
+
+
+def stamps_forward(dashboard: Dashboard, into: queue.Queue) -> None:
+    for value in dashboard.stamps():
+        into.put(value)
+
+
+def latency_stream(watcher: Dashboard, stamps, send_alert) -> float:
+    """Seconds from an alert's POST to its row, for a page on the event stream."""
+    sent = time.perf_counter()
+    incident = send_alert()
+    while True:
+        stamp = stamps.get(timeout=30)
+        if f'id="incident-{incident}"' in watcher.seen(stamp):
+            return time.perf_counter() - sent
+        if time.perf_counter() - sent > 30:
+            raise SystemExit("an alert did not show within 30 s")
 
 
 def main() -> None:
@@ -109,12 +170,15 @@ def main() -> None:
     parser.add_argument("--database", default="orion_bench_live")
     parser.add_argument("--redis-db", type=int, default=15)
     parser.add_argument("--port", type=int, default=18410)
+    parser.add_argument("--events-port", type=int, default=18411)
     args = parser.parse_args()
     database_fresh(args.database)
+    events_base = f"http://127.0.0.1:{args.events_port}"
     env = {
         **os.environ,
-        **orion_env(args.database, redis_db=args.redis_db, redis_cache=True, DATABASE_POOL_MAX_SIZE="4"),
-    }
+        **orion_env(args.database, redis_db=args.redis_db, redis_cache=True, DATABASE_POOL_MAX_SIZE="4",
+                    LIVE_EVENTS_URL=f"{events_base}/dashboard/events/"),
+    }  # fmt: skip
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     python = sys.executable
 
@@ -136,8 +200,15 @@ def main() -> None:
          "--no-control-socket", "--graceful-timeout", "5"],
         cwd=ROOT, env=env,
     )  # fmt: skip
+    events = subprocess.Popen(
+        [python, "-m", "uvicorn", "orion_ops.events:application", "--host", "127.0.0.1",
+         "--port", str(args.events_port), "--no-access-log", "--log-level", "warning"],
+        cwd=ROOT, env=env,
+    )  # fmt: skip
+    figures = {}
     try:
         server_wait(base)
+        server_wait(events_base)
 
         def signed_in() -> requests.Session:
             session = requests.Session()
@@ -149,83 +220,111 @@ def main() -> None:
             )
             return session
 
-        # Latency: one dashboard checking every second; alerts sent at random moments of that second.
-        watcher = Dashboard(base, signed_in())
-        watcher.check()
-        latencies = []
-        for n in range(args.alerts):
-            time.sleep(random.uniform(0.5, 1.5))  # noqa: S311
+        def send_alert() -> int:
             key = f"live-{uuid.uuid4().hex[:10]}"
-            sent = time.perf_counter()
             answer = requests.post(f"{base}/api/v1/integrations/alertmanager/", json=alert_body(key), timeout=30,
                                    headers={"Authorization": f"Bearer {token}"})  # fmt: skip
-            incident = answer.json()["outcomes"][0]["incident"]
-            next_check = sent + random.uniform(0, 1)  # noqa: S311  (where in its second the page happens to be)
-            while True:
-                time.sleep(max(0.0, next_check - time.perf_counter()))
-                if f'id="incident-{incident}"' in watcher.check():
-                    break
-                next_check += 1.0
-                if time.perf_counter() - sent > 30:
-                    raise SystemExit(f"alert {n} did not show within 30 s")
-            latencies.append(time.perf_counter() - sent)
+            return answer.json()["outcomes"][0]["incident"]
 
-        # Idle cost: the server alone, then with N idle dashboards.
-        pids = gunicorn_pids(web.pid)
-        before = process_cpu_seconds(pids)
-        time.sleep(args.seconds / 3)
-        idle_baseline = (process_cpu_seconds(pids) - before) / (args.seconds / 3)
+        pids = [*gunicorn_pids(web.pid), events.pid]
+        for channel in ("stream", "check"):
+            # Latency: one open dashboard; alerts sent at random moments.
+            watcher = Dashboard(base, signed_in())
+            latencies = []
+            if channel == "check":
+                watcher.check()
+                for _ in range(args.alerts):
+                    time.sleep(random.uniform(0.5, 1.5))  # noqa: S311
+                    latencies.append(latency_check(watcher, send_alert))
+            else:
+                stamps = queue.Queue()
+                threading.Thread(target=stamps_forward, args=(watcher, stamps), daemon=True).start()
+                watcher.seen(stamps.get(timeout=30))  # the stream's first event: the stamp as it is
+                for _ in range(args.alerts):
+                    time.sleep(random.uniform(0.5, 1.5))  # noqa: S311
+                    latencies.append(latency_stream(watcher, stamps, send_alert))
+                watcher.close()
 
-        dashboards = [Dashboard(base, signed_in()) for _ in range(args.dashboards)]
-        stop = threading.Event()
-        checks = [0]
-
-        def run(dashboard: Dashboard, offset: float):
-            time.sleep(offset)
-            last_poll = time.monotonic()
-            while not stop.is_set():
-                dashboard.check()
-                checks[0] += 1
-                if time.monotonic() - last_poll >= 20:
-                    dashboard.changes()
-                    last_poll = time.monotonic()
-                stop.wait(1.0)
-
-        with ThreadPoolExecutor(max_workers=args.dashboards) as pool:
-            for i, dashboard in enumerate(dashboards):
-                pool.submit(run, dashboard, i / args.dashboards)
+            # Idle cost: the servers alone, then with N idle dashboards.
             time.sleep(2)
-            before, started, checks_before = process_cpu_seconds(pids), time.perf_counter(), checks[0]
-            time.sleep(args.seconds)
-            used = process_cpu_seconds(pids) - before
-            wall = time.perf_counter() - started
-            rate = (checks[0] - checks_before) / wall
-            stop.set()
+            before = process_cpu_seconds(pids)
+            time.sleep(args.seconds / 3)
+            idle_baseline = (process_cpu_seconds(pids) - before) / (args.seconds / 3)
+
+            dashboards = [Dashboard(base, signed_in()) for _ in range(args.dashboards)]
+            stop = threading.Event()
+            requests_made = [0]
+
+            def run(dashboard: Dashboard, offset: float, channel=channel, stop=stop, made=requests_made):
+                time.sleep(offset)
+                if channel == "stream":
+                    for _ in dashboard.stamps():  # holds the connection; any stamp would ask for changes
+                        if stop.is_set():
+                            return
+                    return
+                last_poll = time.monotonic()
+                while not stop.is_set():
+                    dashboard.check()
+                    made[0] += 1
+                    if time.monotonic() - last_poll >= 20:
+                        dashboard.changes()
+                        last_poll = time.monotonic()
+                    stop.wait(1.0)
+
+            def poll_changes(stop=stop, dashboards=dashboards):
+                """The stream pages' pollers, backed off to one ask per 20 s each."""
+                while not stop.wait(20 / len(dashboards)):
+                    random.choice(dashboards).changes()  # noqa: S311
+
+            with ThreadPoolExecutor(max_workers=args.dashboards + 1) as pool:
+                for i, dashboard in enumerate(dashboards):
+                    pool.submit(run, dashboard, i / args.dashboards)
+                if channel == "stream":
+                    pool.submit(poll_changes)
+                time.sleep(3)
+                before, started, made_before = process_cpu_seconds(pids), time.perf_counter(), requests_made[0]
+                time.sleep(args.seconds)
+                used = process_cpu_seconds(pids) - before
+                wall = time.perf_counter() - started
+                stop.set()
+                for dashboard in dashboards:
+                    dashboard.close()
+            figures[channel] = {
+                "latency_median_s": round(statistics.median(latencies), 3),
+                "latency_p95_s": round(percentile_95(latencies), 3),
+                "idle_cost_core_fraction": round(used / wall, 4),
+                "idle_servers_core_fraction": round(idle_baseline, 4),
+                "stamp_checks_per_s": round((requests_made[0] - made_before) / wall, 1),
+            }
     finally:
+        process_stop(events)
         process_stop(web)
 
-    median = statistics.median(latencies)
-    p95 = sorted(latencies)[min(len(latencies) - 1, round(0.95 * (len(latencies) - 1)))]
-    cost = used / wall
     lines = [
-        f"live updates benchmark: gunicorn {args.workers} workers x {args.threads} threads; machine load average "
-        f"{os.getloadavg()[0]:.1f}",
-        f"alert -> row on an open dashboard   median {median:.2f} s   p95 {p95:.2f} s   ({len(latencies)} alerts; "
-        "goal p95 < 2 s)",
-        f"{args.dashboards} idle dashboards         {cost:.1%} of a core ({rate:.0f} stamp checks/s; "
-        f"{cost / max(rate, 1e-9) * 1000:.2f} ms CPU per check)   goal < 10 %",
-        f"baseline: the idle server         {idle_baseline:.1%} of a core",
+        f"live updates benchmark: gunicorn {args.workers} workers x {args.threads} threads, uvicorn 1 process; "
+        f"machine load average {os.getloadavg()[0]:.1f}",
     ]
+    names = {"stream": "event stream (uvicorn)", "check": "one-second check (gunicorn)"}
+    for channel, f in figures.items():
+        lines += [
+            f"{names[channel]}:",
+            f"  alert -> row on an open dashboard   median {f['latency_median_s']:.2f} s   "
+            f"p95 {f['latency_p95_s']:.2f} s   ({args.alerts} alerts; goal p95 < 2 s)",
+            f"  {args.dashboards} idle dashboards         {f['idle_cost_core_fraction']:.1%} of a core"
+            + (f" ({f['stamp_checks_per_s']:.0f} stamp checks/s)" if channel == "check" else "")
+            + "   goal < 10 %",
+            f"  baseline: the idle servers       {f['idle_servers_core_fraction']:.1%} of a core",
+        ]
+    stream = figures["stream"]
     print("\n".join(lines))
     summary = {
         "benchmark": "live",
-        "latency_median_s": round(median, 3),
-        "latency_p95_s": round(p95, 3),
         "idle_dashboards": args.dashboards,
-        "idle_cost_core_fraction": round(cost, 4),
-        "idle_server_core_fraction": round(idle_baseline, 4),
-        "stamp_checks_per_s": round(rate, 1),
-        "goals_met": {"latency_p95": p95 < 2.0, "idle_cost": cost < 0.10},
+        **figures,
+        "goals_met": {
+            "latency_p95": stream["latency_p95_s"] < 2.0,
+            "idle_cost": stream["idle_cost_core_fraction"] < 0.10,
+        },
         "load_average": os.getloadavg()[0],
     }
     results_write("live", summary, lines)
