@@ -250,6 +250,10 @@ def test_the_event_stream_has_its_service_route_and_setting():
     assert route["backend"]["service"]["port"]["name"] == service["spec"]["ports"][0]["name"]
     (config,) = by_kind("ConfigMap").values()
     assert config["data"]["LIVE_EVENTS_URL"] == EVENTS_PATH
+    budgets = [b["spec"] for b in by_kind("PodDisruptionBudget").values()]
+    labels = events["spec"]["selector"]["matchLabels"]
+    assert [b["minAvailable"] for b in budgets if b["selector"]["matchLabels"] == labels] == [1]
+    assert events["spec"]["replicas"] >= 2
 
 
 def documented_diagnostics_rules() -> set[tuple[str, str, str]]:

@@ -5,7 +5,9 @@ WSGI app), for ``GET /dashboard/events/?t=<the page's stamp token>``. One task p
 the change stamp (``live.changed_stamp_ms``, one indexed step) every ``EVENTS_READ_SECONDS`` while
 anyone listens, and wakes every open stream when it moves; a stream then sends ``event: stamp``
 with the new value and the page asks ``/dashboard/changes/`` what changed. An idle dashboard costs
-an open socket and a comment every ``EVENTS_KEEPALIVE_SECONDS``, not a request a second.
+an open socket and the same stamp again every ``EVENTS_KEEPALIVE_SECONDS`` (so the page can tell a
+live stream from a dead one), not a request a second. On SIGTERM every stream ends its response
+at once, so the server stops without waiting for them.
 
 The stream tells nothing but a time, like the stamp check: it is authorised by the page's signed
 token alone (no session, no query per listener), so other origins may read it (the page may name
@@ -17,6 +19,8 @@ its one-second stamp check.
 import asyncio
 import json
 import logging
+import signal
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import parse_qs
@@ -88,6 +92,7 @@ class StampWatch:
                 moved.set()
             await asyncio.sleep(self.interval)
         self._task = None
+        self.value = None  # unknown until read again: a later listener must not be sent an old stamp
 
     async def first(self) -> int | None:
         """Count a listener in (starting the reader if it was idle) and return the stamp as known now."""
@@ -167,6 +172,7 @@ def _event(value: int | None) -> bytes:
 class EventsApp:
     def __init__(self, watch: StampWatch | None = None):
         self._watch = watch
+        self._stopping = asyncio.Event()  # set when the server is told to stop: every stream ends cleanly
         self.max_seconds = EVENTS_MAX_SECONDS
         self.keepalive_seconds = EVENTS_KEEPALIVE_SECONDS
 
@@ -211,38 +217,59 @@ class EventsApp:
     async def _stream(self, receive, send, ends_at: float) -> None:
         watch = self.watch
         gone = asyncio.create_task(_disconnected(receive))
+        stopping = asyncio.create_task(self._stopping.wait())
+        waiting = None
         try:
             seen = await watch.first()
             await send({"type": "http.response.body", "body": f"retry: {EVENTS_RETRY_MS}\n".encode() + _event(seen),
                         "more_body": True})  # fmt: skip
-            while not gone.done():
+            while not gone.done() and not stopping.done():
                 left = ends_at - time.monotonic()
                 if left <= 0:
                     break
                 waiting = asyncio.create_task(watch.wait(seen, min(self.keepalive_seconds, left)))
-                await asyncio.wait({gone, waiting}, return_when=asyncio.FIRST_COMPLETED)
-                if gone.done():
-                    waiting.cancel()
+                await asyncio.wait({gone, stopping, waiting}, return_when=asyncio.FIRST_COMPLETED)
+                if not waiting.done():
                     break
-                value = waiting.result()
-                if value != seen:
-                    seen = value
-                    chunk = _event(value)
-                else:
-                    chunk = b": keepalive\n\n"
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                # A changed stamp, or the same one again as the keepalive: the page sees every event (not
+                # comments), so a stream gone quiet for several keepalives is one it should reopen.
+                seen = waiting.result()
+                await send({"type": "http.response.body", "body": _event(seen), "more_body": True})
             if not gone.done():
                 await send({"type": "http.response.body", "body": b""})
         except OSError:
             pass  # the listener went away between two events
         finally:
             watch.leave()
-            gone.cancel()
+            for task in (gone, stopping, waiting):
+                if task is not None:
+                    task.cancel()
+
+    def stop(self) -> None:
+        """End every open stream now (each ends its response; browsers reconnect, to another replica)."""
+        self._stopping.set()
+
+    def _stop_signals_watch(self) -> None:
+        """Chain SIGTERM and SIGINT: the server (uvicorn) stops accepting and waits for open responses, which
+        for a stream would be up to EVENTS_MAX_SECONDS, so the streams are ended first."""
+        if threading.current_thread() is not threading.main_thread():
+            return
+        loop = asyncio.get_running_loop()
+        for number in (signal.SIGTERM, signal.SIGINT):
+            previous = signal.getsignal(number)
+
+            def handler(signum, frame, previous=previous):
+                loop.call_soon_threadsafe(self.stop)
+                if callable(previous):
+                    previous(signum, frame)
+
+            signal.signal(number, handler)
 
     async def _lifespan(self, receive, send) -> None:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                self._stop_signals_watch()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 if self._watch is not None:

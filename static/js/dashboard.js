@@ -184,13 +184,18 @@
 
   /* News that an incident changed, so an alert shows within about a second even on a quiet page
    * whose poller has backed off (the poller stays the safety net). When the page names an event
-   * stream (server-sent events), it says so as soon as the change stamp moves; otherwise, or while
-   * the stream is down or was refused, a check every second asks for the stamp, which costs the
-   * server next to nothing. A new stamp asks for the changes at once. Both pause while hidden. */
+   * stream (server-sent events), it says so as soon as the change stamp moves, and sends the stamp
+   * again every 15 s; otherwise, or while the stream is not open, a check every second asks for the
+   * stamp, which costs the server next to nothing. A new stamp asks for the changes at once.
+   * Both pause while hidden. */
   var stamp = null;
   var stampUrl = root.dataset.stampUrl;
   var eventsUrl = root.dataset.eventsUrl;
   var source = null;
+  var heardAt = 0; /* when the stream last sent anything */
+  var reopenDelay = 5000;
+  var reopenTimer = null;
+  var QUIET_MS = 45000; /* three keepalives missed: the connection is dead though it looks open */
 
   function stampSeen(value) {
     if (stamp !== null && value !== stamp) poller.now();
@@ -202,31 +207,50 @@
   }
 
   function eventsOpen() {
-    if (!eventsUrl || !window.EventSource || source || document.hidden) return;
+    if (!eventsUrl || !stampUrl || !window.EventSource || source || reopenTimer || document.hidden) return;
     source = new EventSource(eventsUrl);
+    heardAt = Date.now();
+    source.addEventListener("open", function () {
+      heardAt = Date.now();
+      reopenDelay = 5000;
+    });
     source.addEventListener("stamp", function (event) {
+      heardAt = Date.now();
       if (event.data !== "") stampSeen(Number(event.data));
     });
     source.addEventListener("error", function () {
-      /* Dropped: the browser reconnects by itself, and the one-second check covers the gap.
-       * Refused (closed for good, e.g. the token expired): the check carries on alone. */
-      if (source && source.readyState === 2) {
-        source = null;
-        eventsUrl = null;
-      }
+      /* Dropped: the browser reconnects by itself; the one-second check covers the gap. Answered
+       * with an error status (a proxy's 502, a rollout's 404), the browser gives up: open it again
+       * later, further apart each time. An expired token shows as the check's 403. */
+      if (source && source.readyState === 2) eventsReopenLater();
     });
   }
 
   function eventsClose() {
     if (source) source.close();
     source = null;
+    clearTimeout(reopenTimer);
+    reopenTimer = null;
+  }
+
+  function eventsReopenLater() {
+    eventsClose();
+    reopenTimer = setTimeout(function () {
+      reopenTimer = null;
+      eventsOpen();
+    }, reopenDelay);
+    reopenDelay = Math.min(60000, reopenDelay * 2);
   }
 
   function checkStamp() {
+    if (streaming() && Date.now() - heardAt > QUIET_MS) eventsReopenLater();
     if (document.hidden || !stampUrl || streaming()) return;
     fetch(stampUrl, { credentials: "same-origin", headers: { Accept: "application/json" } })
       .then(function (response) {
-        if (response.status === 403) stampUrl = null; /* token expired: the poller carries on alone */
+        if (response.status === 403) {
+          stampUrl = null; /* token expired: the poller carries on alone */
+          eventsClose();
+        }
         return response.ok ? response.json() : null;
       })
       .then(function (data) {
@@ -240,8 +264,12 @@
   checkStamp();
   window.setInterval(checkStamp, 1000);
   document.addEventListener("visibilitychange", function () {
-    if (document.hidden) eventsClose();
-    else eventsOpen();
+    if (document.hidden) {
+      eventsClose();
+    } else {
+      reopenDelay = 5000;
+      eventsOpen();
+    }
   });
 
   /* After an acknowledge from a row: fetch the change at once. */

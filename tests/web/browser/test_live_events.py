@@ -37,17 +37,17 @@ def test_dashboard_follows_the_stream_then_falls_back_to_the_check(page, live_se
     sign_in(page, "vic")
     page.clock.install()
     page.goto(f"{live_server.url}/")
-    page.clock.pause_at(page.evaluate("Date.now()") + 100)  # no timer fires unless the test says so
+    page.clock.pause_at(page.evaluate("Date.now()") / 1000 + 0.1)  # no timer fires unless the test says so
     rows = page.locator("tr.incident-row")
     expect(rows).to_have_count(1)
     page.wait_for_function("() => true")
     assert requested[STREAM], "the page did not open the stream"
     assert "t=" in requested[STREAM][-1]
 
-    # Let the stream open, then a minute of page time: the poller backs off, the check rests.
+    # Let the stream open, then half a minute of page time: the poller backs off, the check rests.
     page.wait_for_timeout(1_500)
     checks = len(requested[CHECK])
-    for _ in range(60):
+    for _ in range(30):
         page.clock.run_for(1_000)
     page.evaluate("1")
     assert len(requested[CHECK]) == checks, "the page checked the stamp while its stream was open"
@@ -79,7 +79,7 @@ def test_a_refused_stream_leaves_the_page_on_its_check(page, live_server, sign_i
     sign_in(page, "vic")
     page.clock.install()
     page.goto(f"{live_server.url}/")
-    page.clock.pause_at(page.evaluate("Date.now()") + 100)
+    page.clock.pause_at(page.evaluate("Date.now()") / 1000 + 0.1)
     page.wait_for_timeout(1_000)
     checks = len(requested[CHECK])
     IncidentFactory(title="Payments failing for EU cards", severity="P1")
@@ -87,3 +87,29 @@ def test_a_refused_stream_leaves_the_page_on_its_check(page, live_server, sign_i
         page.clock.run_for(1_000)
     expect(page.locator("tr.incident-row")).to_have_count(2, timeout=5_000)
     assert len(requested[CHECK]) >= checks + 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_stream_gone_silent_is_reopened_and_the_check_covers_the_gap(page, live_server, sign_in, events_server):
+    """The stream sends the stamp again every 15 s; one that looks open but says nothing for 45 s (a
+    laptop resumed, a NAT entry dropped) is closed, the check takes over, and it is opened again."""
+    UserFactory(username="vic", role="viewer")
+    requested = {STREAM: [], CHECK: []}
+    page.on("request", lambda r: [urls.append(r.url) for path, urls in requested.items() if path in r.url])
+    sign_in(page, "vic")
+    page.clock.install()
+    page.goto(f"{live_server.url}/")
+    page.clock.pause_at(page.evaluate("Date.now()") / 1000 + 0.1)
+    page.wait_for_timeout(1_500)  # open, and quiet: its next keepalive is 15 real seconds away
+    streams, checks = len(requested[STREAM]), len(requested[CHECK])
+    for _ in range(44):
+        page.clock.run_for(1_000)
+    page.evaluate("1")
+    assert (len(requested[STREAM]), len(requested[CHECK])) == (streams, checks), "gave up on the stream too soon"
+    for _ in range(4):
+        page.clock.run_for(1_000)  # past 45 s of silence: closed, the check runs
+    page.evaluate("1")
+    assert len(requested[CHECK]) > checks, "the check did not cover the silent stream"
+    with page.expect_request(lambda r: STREAM in r.url):
+        for _ in range(6):
+            page.clock.run_for(1_000)  # 5 s later, opened again

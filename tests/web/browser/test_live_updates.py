@@ -210,7 +210,7 @@ def test_polling_pauses_while_the_tab_is_hidden(page, live_server, sign_in, wher
     page.on("request", lambda request: polls.append(request.url) if endpoint in request.url else None)
     page.clock.install()
     page.goto(url)
-    page.clock.pause_at(page.evaluate("Date.now()") + 100)  # from here on, time moves only when the test says
+    page.clock.pause_at(page.evaluate("Date.now()") / 1000 + 0.1)  # from here on, time moves only when the test says
 
     with page.expect_response(lambda response: endpoint in response.url):
         page.clock.run_for(2_500)  # the first poll, 2 s after loading
@@ -238,7 +238,7 @@ def test_an_answer_arriving_after_the_tab_is_hidden_leaves_it_paused(page, live_
     sign_in(page, "erin")
     page.clock.install()
     page.goto(f"{live_server.url}/incidents/{incident.pk}/")
-    page.clock.pause_at(page.evaluate("Date.now()") + 100)
+    page.clock.pause_at(page.evaluate("Date.now()") / 1000 + 0.1)
 
     page.clock.run_for(2_500)  # the first poll leaves, and is held
     page.wait_for_function("() => true")  # a round trip so the route handler has run
@@ -266,7 +266,7 @@ def test_poller_backs_off_when_idle_and_keeps_pace_while_busy(page, live_server,
     sign_in(page, "erin")
     page.clock.install()
     page.goto(f"{live_server.url}/")
-    page.clock.pause_at(page.evaluate("Date.now()") + 100)
+    page.clock.pause_at(page.evaluate("Date.now()") / 1000 + 0.1)
     page.evaluate(
         """() => {
             window.__calls = { idle: 0, busy: 0, changing: 0 };
