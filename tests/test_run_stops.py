@@ -32,6 +32,14 @@ def _group_alive(pgid: int) -> bool:
     return True
 
 
+def _signals_as_in_a_terminal():
+    """A job started in the background by a non-interactive shell (a CI runner's, say) ignores INT and
+    QUIT, and a shell cannot trap a signal ignored on entry; the script runs from a terminal, where
+    they have their default action."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGQUIT, signal.SIG_DFL)
+
+
 @pytest.mark.parametrize(("signum", "status"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
 def test_a_signal_to_the_script_stops_the_server_and_the_worker(signum, status, var_dir, tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in EMBEDDED_UNSET}
@@ -42,7 +50,7 @@ def test_a_signal_to_the_script_stops_the_server_and_the_worker(signum, status, 
     with open(log_path, "w") as log:
         process = subprocess.Popen(
             [str(ROOT / "scripts" / "run")], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True,
+            start_new_session=True, preexec_fn=_signals_as_in_a_terminal,
         )  # fmt: skip
     try:
         _wait_http(f"http://127.0.0.1:{port}/healthz", process, log_path)
