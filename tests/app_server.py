@@ -18,6 +18,32 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _started(argv: list[str], env: dict, log, log_path: Path, url: str, timeout: float) -> subprocess.Popen:
+    """Start a server process and wait until it answers ``/healthz``; its log says why when it does not."""
+    process = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    name = argv[2]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{name} exited: {log_path.read_text()[-2000:]}")
+        try:
+            requests.get(f"{url}/healthz", timeout=1)
+            return process
+        except (requests.ConnectionError, requests.Timeout):
+            time.sleep(0.2)
+    _stopped(process)
+    raise RuntimeError(f"{name} did not start")
+
+
+def _stopped(process: subprocess.Popen | None) -> None:
+    if process is not None and process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
 class AppServer:
     def __init__(
         self, env: dict, log_path: Path, *, workers: int = 1, threads: int = 4, args: tuple = (), start_timeout=30
@@ -33,31 +59,18 @@ class AppServer:
 
     def __enter__(self):
         self._log = open(self.log_path, "w")  # noqa: SIM115
-        self.process = subprocess.Popen(
+        self.process = _started(
             [
                 sys.executable, "-m", "gunicorn", "orion_ops.wsgi:application",
                 "--bind", f"127.0.0.1:{self.port}", "--workers", str(self.workers),
                 "--threads", str(self.threads), "--timeout", "60", *self.args,
             ],
-            cwd=ROOT, env=self.env, stdout=self._log, stderr=subprocess.STDOUT,
+            self.env, self._log, self.log_path, self.url, self.start_timeout,
         )  # fmt: skip
-        deadline = time.monotonic() + self.start_timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"gunicorn exited: {self.log_path.read_text()[-2000:]}")
-            try:
-                requests.get(f"{self.url}/healthz", timeout=1)
-                return self
-            except (requests.ConnectionError, requests.Timeout):
-                time.sleep(0.2)
-        raise RuntimeError("gunicorn did not start")
+        return self
 
     def __exit__(self, *exc):
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
+        _stopped(self.process)
         self._log.close()
 
 
@@ -84,31 +97,17 @@ class EventsServer:
 
     def __enter__(self):
         self._log = open(self.log_path, "w")  # noqa: SIM115
-        self.process = subprocess.Popen(
+        self.process = _started(
             [
                 sys.executable, "-m", "uvicorn", "orion_ops.events:application",
                 "--host", "127.0.0.1", "--port", str(self.port), "--no-access-log",
             ],
-            cwd=ROOT, env=self.env, stdout=self._log, stderr=subprocess.STDOUT,
+            self.env, self._log, self.log_path, self.url, self.start_timeout,
         )  # fmt: skip
-        deadline = time.monotonic() + self.start_timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"uvicorn exited: {self.log_path.read_text()[-2000:]}")
-            try:
-                requests.get(f"{self.url}/healthz", timeout=1)
-                return self
-            except (requests.ConnectionError, requests.Timeout):
-                time.sleep(0.2)
-        raise RuntimeError("uvicorn did not start")
+        return self
 
     def stop(self):
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
+        _stopped(self.process)
 
     def __exit__(self, *exc):
         self.stop()

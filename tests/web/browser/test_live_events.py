@@ -26,18 +26,25 @@ def events_server(live_server, settings, tmp_path):
     assert "Traceback" not in (tmp_path / "events.log").read_text()
 
 
+def dashboard_open(page, live_server, sign_in) -> dict[str, list[str]]:
+    """Vic's dashboard with the page clock paused (no timer fires unless the test says so); the stream's
+    and the check's requests, as they are made."""
+    requested = {STREAM: [], CHECK: []}
+    page.on("request", lambda r: [urls.append(r.url) for path, urls in requested.items() if path in r.url])
+    sign_in(page, "vic")
+    page.clock.install()
+    page.goto(f"{live_server.url}/")
+    page.clock.pause_at(page.evaluate("Date.now()") / 1000 + 0.1)
+    return requested
+
+
 @pytest.mark.django_db(transaction=True)
 def test_dashboard_follows_the_stream_then_falls_back_to_the_check(page, live_server, sign_in, events_server):
     UserFactory(username="vic", role="viewer")
     IncidentFactory(title="Dark mode contrast", severity="P3")
-    requested = {STREAM: [], CHECK: []}
-    page.on("request", lambda r: [urls.append(r.url) for path, urls in requested.items() if path in r.url])
     errors = []
     page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
-    sign_in(page, "vic")
-    page.clock.install()
-    page.goto(f"{live_server.url}/")
-    page.clock.pause_at(page.evaluate("Date.now()") / 1000 + 0.1)  # no timer fires unless the test says so
+    requested = dashboard_open(page, live_server, sign_in)
     rows = page.locator("tr.incident-row")
     expect(rows).to_have_count(1)
     page.wait_for_function("() => true")
@@ -74,12 +81,7 @@ def test_a_refused_stream_leaves_the_page_on_its_check(page, live_server, sign_i
     UserFactory(username="vic", role="viewer")
     IncidentFactory(title="Dark mode contrast", severity="P3")
     settings.LIVE_EVENTS_URL = f"{events_server.url}/not-the-stream/"  # answered 404: EventSource gives up
-    requested = {STREAM: [], CHECK: []}
-    page.on("request", lambda r: [urls.append(r.url) for path, urls in requested.items() if path in r.url])
-    sign_in(page, "vic")
-    page.clock.install()
-    page.goto(f"{live_server.url}/")
-    page.clock.pause_at(page.evaluate("Date.now()") / 1000 + 0.1)
+    requested = dashboard_open(page, live_server, sign_in)
     page.wait_for_timeout(1_000)
     checks = len(requested[CHECK])
     IncidentFactory(title="Payments failing for EU cards", severity="P1")
@@ -94,12 +96,7 @@ def test_a_stream_gone_silent_is_reopened_and_the_check_covers_the_gap(page, liv
     """The stream sends the stamp again every 15 s; one that looks open but says nothing for 45 s (a
     laptop resumed, a NAT entry dropped) is closed, the check takes over, and it is opened again."""
     UserFactory(username="vic", role="viewer")
-    requested = {STREAM: [], CHECK: []}
-    page.on("request", lambda r: [urls.append(r.url) for path, urls in requested.items() if path in r.url])
-    sign_in(page, "vic")
-    page.clock.install()
-    page.goto(f"{live_server.url}/")
-    page.clock.pause_at(page.evaluate("Date.now()") / 1000 + 0.1)
+    requested = dashboard_open(page, live_server, sign_in)
     page.wait_for_timeout(1_500)  # open, and quiet: its next keepalive is 15 real seconds away
     streams, checks = len(requested[STREAM]), len(requested[CHECK])
     for _ in range(44):
