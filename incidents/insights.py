@@ -15,23 +15,26 @@ computed in Python over the period's rows. The recurring alert keys are a second
 
 On PostgreSQL, settled days (more than SETTLED_DAYS old, UTC) come from a daily rollup
 kept stale-marked by triggers (migration 0013) and rolled up again when read; the same
-statement adds the live rows of the rest of the period (see _rolled_days).
+statement adds the live rows of the rest of the period (see _rollup_refresh, _usable_days).
 """
 
+import logging
 import statistics
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from django.contrib.postgres.aggregates import ArrayAgg
-from django.db import connection, transaction
+from django.db import OperationalError, connection, transaction
 from django.db.models import Aggregate, Count, DateField, F, FloatField, Func, IntegerField, Q, QuerySet, Value
 from django.db.models.functions import Coalesce, TruncWeek
 from django.utils import timezone
 
+from incidents import scoping
 from incidents.models import ActionItem, ActionItemStatus, Incident, Integration, Report, Service, Severity
 
 SEVERITIES = list(Severity.values)
+logger = logging.getLogger(__name__)
 
 
 class _JuliandaySpan:
@@ -166,7 +169,7 @@ def _cells(
     sql, params = cells.annotate(**_value_arrays()).query.sql_with_params()
     q = connection.ops.quote_name
     # A rolled-up day counts every incident as due: it is used only once all its
-    # unacknowledged incidents' deadlines have passed (_rolled_days).
+    # unacknowledged incidents' deadlines have passed (_usable_days).
     rolled_columns = {"week": ROLLED_WEEK, "count": "incidents", "sla_due": "incidents"}
     totals = {"week": "week", "severity": "severity"}
     statement = f"""
@@ -240,6 +243,9 @@ SETTLED_DAYS = 3
 # Days rolled up within one call at most (about 2 s over 3,000 incidents a day); the rest
 # of a long period's missing days are read live this time and rolled up by later calls.
 ROLL_UP_AT_MOST = 120
+# Days rolled up per transaction: a writer to one of them waits at most for one batch.
+ROLL_UP_BATCH = 31
+LOCK_NOT_AVAILABLE = "55P03"
 
 
 class _UtcDay(Func):
@@ -261,92 +267,131 @@ def _whole_days(period: Period, *, today: date) -> list[date]:
     return [first + timedelta(days=n) for n in range((last - first).days)]
 
 
-def _rolled_days(period: Period, *, now: datetime) -> list[date]:
-    """The period's days whose rollup holds their figures at ``now``, rolling up again the
-    days that are missing or stale. A day is left to the live read while a writer holds it,
-    or while one of its incidents is unacknowledged with a deadline still ahead of ``now``."""
-    if connection.vendor != "postgresql" or timezone.get_current_timezone_name() != "UTC":
-        return []
-    days = _whole_days(period, today=timezone.now().astimezone(UTC).date())
+def _rollup_applies() -> bool:
+    """The rollup holds every incident by UTC day: it serves PostgreSQL, UTC weeks, and
+    people who see every incident (a team-scoped person's figures are read live)."""
+    return (
+        connection.vendor == "postgresql"
+        and timezone.get_current_timezone_name() == "UTC"
+        and scoping.current() is None
+    )
+
+
+def _settled_days(period: Period) -> list[date]:
+    return _whole_days(period, today=timezone.now().astimezone(UTC).date())
+
+
+def _rollup_refresh(period: Period) -> None:
+    """Roll up again the period's settled days that are missing or stale (the latest
+    ROLL_UP_AT_MOST of them), in short transactions of their own, committed before the
+    figures are read unless the caller holds a transaction open."""
+    days = _settled_days(period)
+    if not days:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT wanted.day, known.stale FROM unnest(%s::date[]) AS wanted (day) LEFT JOIN {ROLLUP_DAYS} AS known USING (day) ORDER BY wanted.day",  # noqa: E501, S608 (a table name)
+            [days],
+        )
+        states = cursor.fetchall()
+    stale = [day for day, state in states if state is not False][-ROLL_UP_AT_MOST:]
+    unknown = {day for day, state in states if state is None}
+    for start in range(0, len(stale), ROLL_UP_BATCH):
+        batch = stale[start : start + ROLL_UP_BATCH]
+        _roll_up(batch, [day for day in batch if day in unknown])
+
+
+def _usable_days(period: Period, *, now: datetime) -> list[date]:
+    """The period's days whose rollup is fresh and holds their figures at ``now``: a day with
+    an unacknowledged incident whose deadline is still ahead of ``now`` is read live."""
+    days = _settled_days(period)
     if not days:
         return []
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT wanted.day, known.stale, known.unacked_due_last FROM unnest(%s::date[]) AS wanted (day) LEFT JOIN {ROLLUP_DAYS} AS known USING (day) ORDER BY wanted.day",  # noqa: E501, S608 (a table name)
-            [days],
+            f"SELECT day FROM {ROLLUP_DAYS} WHERE day = ANY(%s::date[]) AND NOT stale "  # noqa: S608 (a table name)
+            "AND (unacked_due_last IS NULL OR unacked_due_last <= %s) ORDER BY day",
+            [days, now],
         )
-        states = cursor.fetchall()
-    usable = [day for day, stale, due_last in states if stale is False and (due_last is None or due_last <= now)]
-    stale = [day for day, state, _ in states if state is not False][-ROLL_UP_AT_MOST:]
-    if stale:
-        unknown = [day for day, state, _ in states if state is None and day in stale]
-        usable += [day for day, due_last in _roll_up(stale, unknown) if due_last is None or due_last <= now]
-    return sorted(usable)
+        return [day for (day,) in cursor.fetchall()]
 
 
-def _roll_up(days: list[date], unknown: list[date]) -> list[tuple[date, datetime | None]]:
+def _roll_up(days: list[date], unknown: list[date]) -> None:
     """Roll the given days up again from their incidents (``unknown``: those without a row
-    yet): (day, latest deadline of an unacknowledged incident) for each day done. Days a
-    writer holds are skipped (left to the live read); only a writer that is itself adding a
-    day's row is waited for."""
-    rows = Incident.objects.filter(
-        detected_at__gte=_utc_midnight(min(days)), detected_at__lt=_utc_midnight(max(days)) + timedelta(days=1)
-    ).annotate(day=_UtcDay("detected_at"))
-    figures = {
-        "incidents": Count("id"),
-        "resolved": Count("resolved_at"),
-        "acked": Count("acknowledged_at"),
-        "sla_met": Count("id", filter=Q(acknowledged_at__lte=F("ack_due_at"))),
-        **_cell_sums(),
-        **_value_arrays(),
-    }
-    every = rows.filter(day__in=days).values("day", "severity").annotate(service=Value(0), **figures).order_by()
-    per_service = (
-        rows.filter(day__in=days, services__isnull=False)
-        .annotate(service=F("services"))
-        .values("day", "severity", "service")
-        .annotate(**figures)
-        .order_by()
-    )
-    columns = ["day", "severity", "service", *figures]
-    every_sql, every_params = every.query.sql_with_params()
-    service_sql, service_params = per_service.query.sql_with_params()
+    yet), in one transaction. A day a writer holds is skipped, left to the live read; the
+    whole batch gives way (read live this time) rather than wait for a writer adding a
+    day's row. Writers to these days wait for this transaction, not for the read after it."""
+    with scoping.unscoped():
+        rows = Incident.objects.filter(
+            detected_at__gte=_utc_midnight(min(days)), detected_at__lt=_utc_midnight(max(days)) + timedelta(days=1)
+        ).annotate(day=_UtcDay("detected_at"))
+        figures = {
+            "incidents": Count("id"),
+            "resolved": Count("resolved_at"),
+            "acked": Count("acknowledged_at"),
+            "sla_met": Count("id", filter=Q(acknowledged_at__lte=F("ack_due_at"))),
+            **_cell_sums(),
+            **_value_arrays(),
+        }
+        every = rows.filter(day__in=days).values("day", "severity").annotate(service=Value(0), **figures).order_by()
+        per_service = (
+            rows.filter(day__in=days, services__isnull=False)
+            .annotate(service=F("services"))
+            .values("day", "severity", "service")
+            .annotate(**figures)
+            .order_by()
+        )
+        every_sql, every_params = every.query.sql_with_params()
+        service_sql, service_params = per_service.query.sql_with_params()
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SET LOCAL jit = off")
+            cursor.execute("SET LOCAL lock_timeout = '100ms'")
+            cursor.execute(
+                f"INSERT INTO {ROLLUP_DAYS} (day) SELECT unnest(%s::date[]) ORDER BY 1 ON CONFLICT DO NOTHING",  # noqa: S608
+                [unknown],
+            )
+            cursor.execute(
+                f"SELECT day FROM {ROLLUP_DAYS} WHERE day = ANY(%s::date[]) AND stale "  # noqa: S608 (a table name)
+                "ORDER BY day FOR UPDATE SKIP LOCKED",
+                [days],
+            )
+            held = [day for (day,) in cursor.fetchall()]
+            if held:
+                _cells_replace(cursor, held, figures, (every_sql, every_params), (service_sql, service_params))
+            cursor.execute("SET LOCAL lock_timeout TO DEFAULT")  # for a caller's open transaction
+    except OperationalError as error:
+        if getattr(error.__cause__, "sqlstate", None) != LOCK_NOT_AVAILABLE:
+            raise
+        logger.info("insights rollup: days %s to %s left to the live read (a writer holds them)", days[0], days[-1])
+
+
+def _cells_replace(cursor, held: list[date], figures: dict, every: tuple, per_service: tuple) -> None:
+    """Replace the held days' cells with the figures of their incidents (the two queries'
+    SQL and parameters: every incident, and per service)."""
     q = connection.ops.quote_name
-    selected = ", ".join(q(name) for name in columns)
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {ROLLUP_DAYS} (day) SELECT unnest(%s::date[]) ORDER BY 1 ON CONFLICT DO NOTHING",  # noqa: S608
-            [unknown],
+    selected = ", ".join(q(name) for name in ["day", "severity", "service", *figures])
+    (every_sql, every_params), (service_sql, service_params) = every, per_service
+    # The days are locked: a change to their incidents now waits for this transaction
+    # (and marks them stale again), or has committed and is read below.
+    cursor.execute(
+        f"""
+        WITH cleared AS (DELETE FROM {ROLLUP_CELLS} WHERE day = ANY(%s::date[])),
+        computed AS (
+            INSERT INTO {ROLLUP_CELLS} (day, severity, service_id, {", ".join(figures)})
+            SELECT {selected} FROM ({every_sql}) AS every WHERE day = ANY(%s::date[])
+            UNION ALL
+            SELECT {selected} FROM ({service_sql}) AS per_service WHERE day = ANY(%s::date[])
         )
-        cursor.execute(
-            f"SELECT day FROM {ROLLUP_DAYS} WHERE day = ANY(%s::date[]) AND stale ORDER BY day FOR UPDATE SKIP LOCKED",  # noqa: S608
-            [days],
+        UPDATE {ROLLUP_DAYS} AS rolled SET stale = false, computed_at = now(), unacked_due_last = (
+            SELECT max(ack_due_at) FROM {q(Incident._meta.db_table)}
+            WHERE acknowledged_at IS NULL AND detected_at >= rolled.day::timestamp AT TIME ZONE 'UTC'
+              AND detected_at < (rolled.day + 1)::timestamp AT TIME ZONE 'UTC'
         )
-        held = [day for (day,) in cursor.fetchall()]
-        if not held:
-            return []
-        # The days are locked: a change to their incidents now waits for this transaction
-        # (and marks them stale again), or has committed and is read below.
-        cursor.execute(
-            f"""
-            WITH cleared AS (DELETE FROM {ROLLUP_CELLS} WHERE day = ANY(%s::date[])),
-            computed AS (
-                INSERT INTO {ROLLUP_CELLS} (day, severity, service_id, {", ".join(figures)})
-                SELECT {selected} FROM ({every_sql}) AS every WHERE day = ANY(%s::date[])
-                UNION ALL
-                SELECT {selected} FROM ({service_sql}) AS per_service WHERE day = ANY(%s::date[])
-            )
-            UPDATE {ROLLUP_DAYS} AS rolled SET stale = false, computed_at = now(), unacked_due_last = (
-                SELECT max(ack_due_at) FROM {q(Incident._meta.db_table)}
-                WHERE acknowledged_at IS NULL AND detected_at >= rolled.day::timestamp AT TIME ZONE 'UTC'
-                  AND detected_at < (rolled.day + 1)::timestamp AT TIME ZONE 'UTC'
-            )
-            WHERE day = ANY(%s::date[])
-            RETURNING day, unacked_due_last
-            """,  # noqa: S608 (the ORM's SQL, whose values are parameters, and names from the code)
-            [held, *every_params, held, *service_params, held, held],
-        )
-        return cursor.fetchall()
+        WHERE day = ANY(%s::date[])
+        """,  # noqa: S608 (the ORM's SQL, whose values are parameters, and names from the code)
+        [held, *every_params, held, *service_params, held, held],
+    )
 
 
 def _live_ranges(period: Period, rolled: list[date]) -> Q:
@@ -362,14 +407,20 @@ def _live_ranges(period: Period, rolled: list[date]) -> Q:
 
 
 @contextmanager
-def _without_jit():
-    """PostgreSQL compiles a query with JIT once its estimated cost is high, as these aggregates'
-    is over a long period: the compilation takes longer (0.1 to over 1 s) than it saves."""
+def _consistent_read():
+    """One transaction for the figures' statements. On PostgreSQL it reads one snapshot
+    (REPEATABLE READ, when no outer transaction is open), so that the rollup's fresh days
+    and the live rows agree; and it turns JIT off: PostgreSQL compiles a query with JIT once
+    its estimated cost is high, as these aggregates' is over a long period, and the
+    compilation takes longer (0.1 to over 1 s) than it saves."""
     if connection.vendor != "postgresql":
         yield
         return
+    outermost = not connection.in_atomic_block
     with transaction.atomic():
         with connection.cursor() as cursor:
+            if outermost:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             cursor.execute("SET LOCAL jit = off")
         yield
 
@@ -377,8 +428,10 @@ def _without_jit():
 def insights(*, period: Period, service: Service | None = None, now: datetime | None = None) -> dict:
     now = now or timezone.now()
     incidents = incidents_in(period, service)
-    with _without_jit():
-        rolled = _rolled_days(period, now=now)
+    if _rollup_applies():
+        _rollup_refresh(period)
+    with _consistent_read():
+        rolled = _usable_days(period, now=now) if _rollup_applies() else []
         live = incidents.filter(_live_ranges(period, rolled)) if rolled else incidents
         cells, medians = _cells(live, now=now, rolled=(service.pk if service else 0, rolled))
         recurring_keys = _recurring_keys(incidents)

@@ -7,6 +7,7 @@ exports, filing, the targets file and the default (an open organisation).
 
 import io
 import textwrap
+from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
@@ -156,3 +157,17 @@ def test_the_new_incident_page_says_which_services_are_not_yours(org):
     response = client.post("/incidents/new/", data)
     assert response.status_code == 400 and Incident.objects.filter(title=data["title"]).count() == 0
     assert client.post("/incidents/new/", {**data, "services": [org["services"]["checkout"].pk]}).status_code == 302
+
+
+def test_insights_over_settled_days_follow_the_scope_whoever_reads_first(org):
+    """Days older than three are read from the shared daily rollup: a scoped read neither fills
+    it with its team's figures nor reads everyone's from it."""
+    days_ago = timezone.now() - timedelta(days=10)
+    Incident.objects.update(detected_at=days_ago, ack_due_at=days_ago)
+    today = timezone.now().date()
+    query = f"/api/v1/insights/?start={today - timedelta(days=20)}&end={today - timedelta(days=5)}"
+    people = org["people"]
+    assert client_for(people["alice"]).get(query).json()["total"] == 1
+    assert client_for(people["root"]).get(query).json()["total"] == 3
+    assert client_for(people["bob"]).get(query).json()["total"] == 1
+    assert client_for(people["root"]).get(query).json()["total"] == 3
