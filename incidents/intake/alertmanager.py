@@ -14,6 +14,7 @@ The rules, in one place:
 """
 
 import hashlib
+import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -199,6 +200,15 @@ class ServiceIndex:
             self._services = {s.slug: s for s in Service.objects.filter(slug__in=self._slugs)} if self._slugs else {}
         return self._services
 
+    def unread(self) -> list[str]:
+        """The slugs a statement about to run could look up alongside: none once the services are known."""
+        return sorted(self._slugs) if self._services is None else []
+
+    def fill(self, found: list) -> None:
+        """The services of ``unread()``, as ``[id, slug, name]`` rows another statement read."""
+        fields = ["id", "slug", "name"]
+        self._services = {slug: Service.from_db(connection.alias, fields, [pk, slug, name]) for pk, slug, name in found}
+
 
 def services_for(integration: Integration, alerts: list[AlertIn], known) -> list[Service]:
     found: dict[str, Service] = {}
@@ -360,30 +370,53 @@ class KeyState:
     held: dict[int, set[tuple[str, datetime]]]
 
 
-def key_state(integration: Integration, key: str, firing: list[AlertIn]) -> KeyState:
+def key_state(
+    integration: Integration, key: str, firing: list[AlertIn], services: ServiceIndex | None = None
+) -> KeyState:
     """The key's open incident and its latest incident (often the same), with the given firings each holds.
 
     One statement, on the alert-key index: the key's incidents that are open or latest,
     joined to their alert rows of these fingerprints. Written as SQL: this runs for
     every delivery, and building it through the ORM cost more than running it.
+    With ``services`` not yet read, the same statement also reads them (by slug, on
+    their unique index): a new incident needs them, and a round trip costs more than
+    the lookup.
     """
     fingerprints = sorted({a.fingerprint for a in firing})
     incidents, alerts = Incident._meta.db_table, IncidentAlert._meta.db_table
-    sql = (
-        f"SELECT i.id, i.status, a.fingerprint, a.starts_at FROM {incidents} i "  # noqa: S608 (table names from the models' metadata; values are parameters)
-        f"LEFT JOIN {alerts} a ON a.incident_id = i.id AND a.fingerprint IN ({', '.join(['%s'] * len(fingerprints))}) "
+    held_sql = (
+        f"SELECT i.id, i.status, a.fingerprint, a.starts_at, i.detected_at FROM {incidents} i "  # noqa: S608 (table names from the models' metadata; values are parameters)
+        f"LEFT JOIN {alerts} a ON a.incident_id = i.id AND a.fingerprint IN ({_marks(fingerprints)}) "
         "WHERE i.integration_id = %s AND i.dedup_key = %s "
-        f"AND (i.status IN ({', '.join(['%s'] * len(OPEN_STATUSES))}) OR i.id = ("
+        f"AND (i.status IN ({_marks(OPEN_STATUSES)}) OR i.id = ("
         f"SELECT id FROM {incidents} WHERE integration_id = %s AND dedup_key = %s "
-        "ORDER BY detected_at DESC, id DESC LIMIT 1)) "
-        "ORDER BY i.detected_at DESC, i.id DESC"
+        "ORDER BY detected_at DESC, id DESC LIMIT 1))"
     )
     params = [*fingerprints, integration.pk, key, *OPEN_STATUSES, integration.pk, key]
+    slugs = services.unread() if services is not None else []
+    if slugs:
+        found = (
+            "json_agg(json_build_array(id, slug, name))::text"
+            if connection.vendor == "postgresql"
+            else "json_group_array(json_array(id, slug, name))"
+        )
+        sql = (
+            f"SELECT k.id, k.status, k.fingerprint, k.starts_at, s.found FROM (SELECT {found} AS found "  # noqa: S608 (as above)
+            f"FROM {Service._meta.db_table} WHERE slug IN ({_marks(slugs)})) s LEFT JOIN ({held_sql}) k ON 1 = 1 "
+            "ORDER BY k.detected_at DESC, k.id DESC"
+        )
+        params = [*slugs, *params]
+    else:
+        sql = f"{held_sql} ORDER BY i.detected_at DESC, i.id DESC"
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
+    if slugs:
+        services.fill(json.loads(rows[0][4] or "[]"))
     open_id, latest_row, held = None, None, {}
-    for pk, status, fingerprint, starts_at in rows:
+    for pk, status, fingerprint, starts_at, _ in rows:
+        if pk is None:
+            continue  # the services' row, when the key has no incident
         if latest_row is None:
             latest_row = Incident(pk=pk, status=status)
         if status in OPEN_STATUSES:
@@ -392,6 +425,10 @@ def key_state(integration: Integration, key: str, firing: list[AlertIn]) -> KeyS
         if fingerprint is not None:
             firings.add((fingerprint, db_datetime(starts_at)))
     return KeyState(open_id, latest_row, held)
+
+
+def _marks(values) -> str:
+    return ", ".join(["%s"] * len(values))
 
 
 def db_datetime(value):
@@ -408,7 +445,7 @@ def _apply_firing(integration, group, firing, payload, known_services, now, acto
     # which incident came last?". Re-sends (repeat_interval, storms of the same
     # group) end here: only last-seen changes. Rows are only ever added, so a
     # firing seen here stays recorded.
-    state = key_state(integration, key, firing)
+    state = key_state(integration, key, firing, known_services)
     if state.open_id is not None and wanted <= state.held[state.open_id]:
         holder = Incident(pk=state.open_id)
         _touch(holder, firing, now)

@@ -5,7 +5,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from diagnostics.models import Target
-from incidents.models import Incident, TimelineKind
+from incidents.models import Incident, Integration, TimelineKind
 from tests.incidents.intake.conftest import post_alertmanager
 
 pytestmark = pytest.mark.django_db
@@ -42,13 +42,15 @@ def _statements(client, body, capture) -> tuple[int, list[str]]:
     return len(sql), sql
 
 
-def test_new_alert_costs_eight_statements(alertmanager, services, django_capture_on_commit_callbacks):
+def test_new_alert_costs_seven_statements(alertmanager, services, django_capture_on_commit_callbacks):
     # Warm: the integration is cached by its token's digest, and which services have targets is known.
     _statements(alertmanager, _body("warm-up"), django_capture_on_commit_callbacks)
     count, sql = _statements(alertmanager, _body("new-key"), django_capture_on_commit_callbacks)
-    # payload, key state, services, incident (ON CONFLICT DO NOTHING), its services, timeline, alert row;
-    # no lookup of the integration, no savepoint, no diagnostics lookup (no service has a target).
-    assert count == 7 + 1, "\n".join(sql)  # + paging: one look for the policy and the stakeholders
+    # payload, key state with the services, incident (ON CONFLICT DO NOTHING), its services, timeline,
+    # alert row; no lookup of the integration, no savepoint, no diagnostics lookup (no service has a target).
+    assert count == 6 + 1, "\n".join(sql)  # + paging: one look for the policy and the stakeholders
+    assert not any(s.startswith('SELECT "incidents_service"') for s in sql)
+    assert Incident.objects.get(dedup_key="new-key").services.get().slug == "task-service"
     assert sum("paging_" in s for s in sql) == 1
     assert any("ON CONFLICT DO NOTHING RETURNING" in s and "incidents_incident" in s for s in sql)
     assert not any("diagnostics_target" in s for s in sql)
@@ -87,3 +89,23 @@ def test_a_service_with_a_target_still_gets_its_diagnostics_lookup(
     )
     count, sql = _statements(alertmanager, _body("targeted"), django_capture_on_commit_callbacks)
     assert any("diagnostics_target" in s for s in sql)
+
+
+def test_services_read_with_the_first_key_serve_every_key_of_the_delivery(
+    alertmanager, services, django_capture_on_commit_callbacks
+):
+    Integration.objects.update(grouping="fingerprint")  # each alert is its own key
+    alerts = []
+    for key, service in (("known-key", "task-service"), ("other-key", "notification-service"), ("stray", "nope")):
+        alert = _body(key)["alerts"][0]
+        alert["fingerprint"], alert["labels"]["service"] = key, service
+        alerts.append(alert)
+    post_alertmanager(alertmanager, {**_body("g"), "alerts": alerts[:1]})
+    count, sql = _statements(alertmanager, {**_body("g"), "alerts": alerts}, django_capture_on_commit_callbacks)
+    service_reads = [s for s in sql if "FROM incidents_service WHERE slug" in s or 'FROM "incidents_service"' in s]
+    assert len(service_reads) == 1, "\n".join(sql)  # once, with the first key's state, for all three keys
+    opened = {i.dedup_key: i for i in Incident.objects.filter(dedup_key__in=["known-key", "other-key", "stray"])}
+    assert [s.slug for s in opened["known-key"].services.all()] == ["task-service"]
+    assert [s.slug for s in opened["other-key"].services.all()] == ["notification-service"]
+    assert not opened["stray"].services.exists()
+    assert opened["stray"].unrouted
