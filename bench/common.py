@@ -87,3 +87,44 @@ def results_write(name: str, summary: dict, lines: list[str] | None = None) -> N
     else:
         (RESULTS / f"{name}.txt").write_text("\n".join(lines) + "\n")
     print(json.dumps(summary))
+
+
+WRK_LATENCY_SCRIPT = """
+done = function(summary, latency, requests)
+  io.write(string.format("ORION %d %d %d %d\\n", summary.requests,
+    summary.errors.status + summary.errors.connect + summary.errors.read + summary.errors.write
+      + summary.errors.timeout,
+    latency:percentile(50), latency:percentile(95)))
+end
+"""
+
+
+def process_children(pid: int) -> list[int]:
+    """The pids of a process's children (a gunicorn master's workers, a Celery worker's pool)."""
+    return sorted(map(int, Path(f"/proc/{pid}/task/{pid}/children").read_text().split()))
+
+
+def wrk_run(script: str, url: str, *options: str) -> str:
+    """Run wrk (a C load generator: it takes little of the CPU being measured) with a Lua ``script``; its output."""
+    path = Path(os.environ.get("TMPDIR", "/tmp")) / f"orion-wrk-{os.getpid()}-{time.monotonic_ns()}.lua"  # noqa: S108
+    path.write_text(script)
+    try:
+        return subprocess.run(
+            ["wrk", *options, "-s", str(path), url], check=True, capture_output=True, text=True
+        ).stdout
+    finally:
+        path.unlink(missing_ok=True)
+
+
+def wrk_latency(url: str, *, seconds: int, headers: dict[str, str] | None = None) -> tuple[float, float, int]:
+    """p50 and p95 in ms, and the number of requests, of ``url`` asked by wrk over one connection for
+    ``seconds``. Any non-2xx answer or error stops."""
+    options = ["-t", "1", "-c", "1", "-d", f"{seconds}s"]
+    for name, value in (headers or {}).items():
+        options += ["-H", f"{name}: {value}"]
+    out = wrk_run(WRK_LATENCY_SCRIPT, url, *options)
+    fields = next(line for line in out.splitlines() if line.startswith("ORION ")).split()
+    count, errors, p50_us, p95_us = map(int, fields[1:])
+    if errors or "Non-2xx" in out:
+        raise SystemExit(f"wrk saw errors asking {url}:\n{out}")
+    return p50_us / 1000, p95_us / 1000, count

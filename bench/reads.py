@@ -19,19 +19,26 @@ stack. Each line also gives the SQL statements of one request and the response s
 Goals (issue 17): API first page p50 <= 3x bare + 5 ms with a constant statement count; dashboard
 p95 < 100 ms and < 100 KB; insights < 300 ms.
 
+Then, when `wrk` is installed (and not --no-wrk), the same requests over HTTP: gunicorn (2 workers)
+on the same database, each URL asked by wrk over one connection for --wrk-seconds in each of
+--wrk-rounds interleaved rounds, with the same signed-in sessions; medians of the rounds' p50 and p95,
+and the same goals.
+
 Usage: .venv/bin/python bench/reads.py [--rounds 20] [--database orion_bench_reads] [--reuse]
-(`wrk` is not used here: the client is in process, so its figures carry no HTTP client cost.)
+       [--no-wrk] [--wrk-rounds 5] [--wrk-seconds 2] [--port 18420]
 """
 
 import argparse
 import io
 import os
+import shutil
 import statistics
+import subprocess
 import sys
 import time
 
 import psycopg
-from common import PG, database_fresh, django_start, results_write
+from common import PG, ROOT, database_fresh, django_start, process_stop, results_write, server_wait, wrk_latency
 
 
 def progress(label: str, done: int, total: int) -> None:
@@ -142,6 +149,58 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
+def reads_goals(figures: dict) -> dict[str, bool]:
+    list_goal = 3 * figures["bare"]["p50_ms"] + 5
+    return {
+        "api_open_first": figures["api_open_first"]["p50_ms"] <= list_goal,
+        "api_all_first": figures["api_all_first"]["p50_ms"] <= list_goal,
+        "api_all_deep": figures["api_all_deep"]["p50_ms"] <= list_goal,
+        "dashboard_p95": max(figures[name]["p95_ms"] for name in ("dashboard", "dashboard_engineer")) < 100,
+        "dashboard_size": max(figures[name]["bytes"] for name in ("dashboard", "dashboard_engineer")) < 100_000,
+        "insights_api": figures["insights_api"]["p50_ms"] < 300,
+    }
+
+
+def goals_print(figures: dict, goals: dict[str, bool]) -> None:
+    list_goal = 3 * figures["bare"]["p50_ms"] + 5
+    print(f"goal: API first pages p50 <= 3 x bare + 5 ms = {list_goal:.1f} ms; dashboard p95 < 100 ms, < 100 KB; "
+          "insights < 300 ms")  # fmt: skip
+    print("met: " + ", ".join(f"{k} {'yes' if v else 'NO'}" for k, v in goals.items()))
+
+
+def http_figures(args, urls: dict[str, str], sessions: dict[str, str]) -> dict[str, dict]:
+    """The same URLs over HTTP, asked by wrk (see the module's docstring)."""
+    env = dict(os.environ)
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    base = f"http://127.0.0.1:{args.port}"
+    web = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "orion_ops.wsgi:application", "--bind", f"127.0.0.1:{args.port}",
+         "--workers", "2", "--log-level", "warning", "--no-control-socket", "--graceful-timeout", "5"],
+        cwd=ROOT, env=env,
+    )  # fmt: skip
+    rounds: dict[str, list[tuple[float, float, int]]] = {name: [] for name in urls}
+    names = list(urls)
+    try:
+        server_wait(base)
+        for name, url in urls.items():  # warm every worker
+            wrk_latency(base + url, seconds=1, headers={"Cookie": f"sessionid={sessions[name]}"})
+        for rnd in range(args.wrk_rounds):
+            for name in names[rnd % len(names) :] + names[: rnd % len(names)]:
+                cookie = {"Cookie": f"sessionid={sessions[name]}"}
+                rounds[name].append(wrk_latency(base + urls[name], seconds=args.wrk_seconds, headers=cookie))
+            progress("rounds over HTTP", rnd + 1, args.wrk_rounds)
+    finally:
+        process_stop(web)
+    return {
+        name: {
+            "p50_ms": round(statistics.median(r[0] for r in runs), 1),
+            "p95_ms": round(statistics.median(r[1] for r in runs), 1),
+            "requests": sum(r[2] for r in runs),
+        }
+        for name, runs in rounds.items()
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--incidents", type=int, default=100_000)
@@ -150,6 +209,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--database", default="orion_bench_reads")
     parser.add_argument("--reuse", action="store_true", help="keep the database a previous run loaded")
+    parser.add_argument("--no-wrk", action="store_true", help="skip the HTTP measurement even with wrk installed")
+    parser.add_argument("--wrk-rounds", type=int, default=5)
+    parser.add_argument("--wrk-seconds", type=int, default=2)
+    parser.add_argument("--port", type=int, default=18420)
     args = parser.parse_args()
     if not args.reuse:
         database_fresh(args.database)
@@ -221,27 +284,30 @@ def main() -> None:
         }
         for name, values in timings.items()
     }
-    bare = figures["bare"]["p50_ms"]
-    list_goal = 3 * bare + 5
-    goals = {
-        "api_open_first": figures["api_open_first"]["p50_ms"] <= list_goal,
-        "api_all_first": figures["api_all_first"]["p50_ms"] <= list_goal,
-        "api_all_deep": figures["api_all_deep"]["p50_ms"] <= list_goal,
-        "dashboard_p95": max(figures[name]["p95_ms"] for name in ("dashboard", "dashboard_engineer")) < 100,
-        "dashboard_size": max(figures[name]["bytes"] for name in ("dashboard", "dashboard_engineer")) < 100_000,
-        "insights_api": figures["insights_api"]["p50_ms"] < 300,
-    }
+    goals = reads_goals(figures)
     print(
         f"reads benchmark: {Incident.objects.count():,} incidents, {args.rounds} interleaved rounds, "
         f"machine load average {os.getloadavg()[0]:.1f}"
     )
-    print(f"{'':20} {'p50 ms':>8} {'p95 ms':>8} {'SQL':>5} {'bytes':>9}")
+    print(f"{'in process':20} {'p50 ms':>8} {'p95 ms':>8} {'SQL':>5} {'bytes':>9}")
     for name, f in figures.items():
         print(f"{name:20} {f['p50_ms']:8.1f} {f['p95_ms']:8.1f} {f['statements']:5} {f['bytes']:9,}")
-    print(f"goal: API first pages p50 <= 3 x bare + 5 ms = {list_goal:.1f} ms; dashboard p95 < 100 ms, < 100 KB; "
-          "insights < 300 ms")  # fmt: skip
-    print("met: " + ", ".join(f"{k} {'yes' if v else 'NO'}" for k, v in goals.items()))
-    summary = {"benchmark": "reads", "figures": figures, "goals_met": goals, "load_average": os.getloadavg()[0]}
+    goals_print(figures, goals)
+    summary = {"benchmark": "reads", "figures": figures, "goals_met": goals}
+    if shutil.which("wrk") and not args.no_wrk:
+        sessions = {name: clients.get(name, client).cookies["sessionid"].value for name in urls}
+        http = http_figures(args, urls, sessions)
+        for name, f in http.items():
+            f.update(statements=statements[name], bytes=sizes[name])
+        http_goals = reads_goals(http)
+        print(f"over HTTP: gunicorn 2 workers, wrk over one connection, {args.wrk_rounds} interleaved rounds of "
+              f"{args.wrk_seconds} s per URL, medians of the rounds; load {os.getloadavg()[0]:.1f}")  # fmt: skip
+        print(f"{'over HTTP':20} {'p50 ms':>8} {'p95 ms':>8} {'requests':>9}")
+        for name, f in http.items():
+            print(f"{name:20} {f['p50_ms']:8.1f} {f['p95_ms']:8.1f} {f['requests']:9,}")
+        goals_print(http, http_goals)
+        summary.update(http=http, http_goals_met=http_goals)
+    summary["load_average"] = os.getloadavg()[0]
     results_write("reads", summary)
 
 
