@@ -29,14 +29,12 @@ import statistics
 import subprocess
 import sys
 import time
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import psycopg
 import requests
-from common import PG, ROOT, database_fresh, orion_env, process_stop, results_write, server_wait
+from common import PG, ROOT, database_fresh, orion_env, process_stop, results_write, server_wait, wrk_run
 
 DB = "orion_bench_ingest"
 
@@ -99,22 +97,14 @@ end
 
 
 def wrk_rate(url: str, token: str, template: str, *, distinct: bool, prefix: str, seconds: int, connections: int):
-    """Requests/s measured by wrk (a C load generator: the client takes little of the 2 cores)."""
+    """Requests/s measured by wrk."""
     script = (
         WRK_SCRIPT.replace("__TEMPLATE__", template)
         .replace("__TOKEN__", token)
         .replace("__DISTINCT__", "true" if distinct else "false")
         .replace("__PREFIX__", prefix)
     )
-    path = Path(os.environ.get("TMPDIR", "/tmp")) / f"orion-wrk-{uuid.uuid4().hex[:8]}.lua"  # noqa: S108
-    path.write_text(script)
-    try:
-        out = subprocess.run(
-            ["wrk", "-t", "2", "-c", str(connections), "-d", f"{seconds}s", "-s", str(path), url],
-            check=True, capture_output=True, text=True,
-        ).stdout  # fmt: skip
-    finally:
-        path.unlink(missing_ok=True)
+    out = wrk_run(script, url, "-t", "2", "-c", str(connections), "-d", f"{seconds}s")
     if "Non-2xx" in out:
         raise SystemExit(f"wrk saw errors:\n{out}")
     return float(out.split("Requests/sec:")[1].split()[0])

@@ -36,7 +36,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import requests
-from common import ROOT, database_fresh, orion_env, process_stop, results_write, server_wait
+from common import ROOT, database_fresh, orion_env, process_children, process_stop, results_write, server_wait
 
 PASSWORD = "bench-only-password-0123"  # noqa: S105
 
@@ -54,8 +54,7 @@ def process_cpu_seconds(pids: list[int]) -> float:
 
 
 def gunicorn_pids(master: int) -> list[int]:
-    children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
-    return [master, *map(int, children)]
+    return [master, *process_children(master)]
 
 
 def alert_body(key: str) -> dict:

@@ -28,7 +28,7 @@ import sys
 import time
 from pathlib import Path
 
-from common import PG, ROOT, database_fresh, django_start, orion_env, results_write
+from common import PG, ROOT, database_fresh, django_start, orion_env, process_children, results_write
 
 GOAL_GROWTH_MIB = 1.0  # per pool process over --tasks after the warm-up: issue 17 measured +1 MiB, to keep
 DSN_ENV = "ORION_TARGET_BENCH_WORKER_DSN"
@@ -41,13 +41,9 @@ def rss_kib(pid: int) -> int:
     return 0
 
 
-def pool_pids(master: int) -> list[int]:
-    return sorted(map(int, Path(f"/proc/{master}/task/{master}/children").read_text().split()))
-
-
 def memory(master: int) -> dict[str, float]:
     """MiB: the main process and each pool process, by pid."""
-    return {"main": rss_kib(master) / 1024, **{str(pid): rss_kib(pid) / 1024 for pid in pool_pids(master)}}
+    return {"main": rss_kib(master) / 1024, **{str(pid): rss_kib(pid) / 1024 for pid in process_children(master)}}
 
 
 def queues_empty(client) -> bool:
@@ -127,10 +123,9 @@ def main() -> None:
 
     phases = {"baseline": heartbeats, "diagnostics": diagnostic_runs}
     figures: dict[str, dict] = {}
-    lines: list[str] = []
     try:
         deadline = time.monotonic() + 60
-        while len(pool_pids(worker.pid)) < 2:
+        while len(process_children(worker.pid)) < 2:
             if time.monotonic() > deadline or worker.poll() is not None:
                 raise SystemExit("the worker did not start its pool")
             time.sleep(0.2)

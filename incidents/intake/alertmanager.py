@@ -327,7 +327,7 @@ def _touch(incident: Incident, firing: list[AlertIn], now: datetime) -> None:
         fingerprints = sorted({a.fingerprint for a in firing})
         cursor.execute(
             f"UPDATE {IncidentAlert._meta.db_table} SET last_seen_at = %s WHERE incident_id = %s "  # noqa: S608 (table names from the models' metadata; values are parameters)
-            f"AND fingerprint IN ({', '.join(['%s'] * len(fingerprints))}) AND {stale}",
+            f"AND fingerprint IN ({_marks(fingerprints)}) AND {stale}",
             [now, incident.pk, *fingerprints, stale_before],
         )
 
